@@ -1,0 +1,372 @@
+/**
+ * Configuration from environment variables and command-line flags.
+ *
+ * Every option has one environment variable and one flag of the same name
+ * (`DATABASE_URL` and `--database-url`); a flag wins over the variable.
+ * Values that users type carry their unit (`30s`, `64KiB`). Everything is
+ * validated at start, and a bad value stops the process with a message that
+ * names the option.
+ *
+ * @module
+ */
+
+/** Parley's validated configuration. */
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string;
+  maxRoomSize: number;
+  roomTtlMs: number;
+  resumeGraceMs: number;
+  allowedOrigins: string[];
+  enableCors: boolean;
+  debug: boolean;
+  maxMessageBytes: number;
+  joinTimeoutMs: number;
+  idleTimeoutSec: number;
+  errorBudget: number;
+  queueLimit: number;
+  sweepIntervalMs: number;
+  sweepBatch: number;
+  pingIntervalMs: number;
+  stunUrls: string[];
+}
+
+type Kind = "port" | "text" | "int" | "duration" | "bytes" | "bool" | "list";
+
+/** One configuration option, as `--help` and the README list it. */
+export interface OptionSpec {
+  key: keyof Config;
+  env: string;
+  kind: Kind;
+  default: string;
+  help: string;
+  min?: number;
+  max?: number;
+}
+
+/** Every option, in the order `--help` prints them. */
+export const OPTIONS: readonly OptionSpec[] = [
+  {
+    key: "port",
+    env: "PORT",
+    kind: "port",
+    default: "8080",
+    help: "TCP port to listen on; 0 picks a free one",
+  },
+  {
+    key: "host",
+    env: "HOST",
+    kind: "text",
+    default: "0.0.0.0",
+    help: "address to listen on",
+  },
+  {
+    key: "databaseUrl",
+    env: "DATABASE_URL",
+    kind: "text",
+    default: "file:data/parley.db",
+    help: "SQLite database: file:PATH, file:///ABSOLUTE/PATH or :memory:",
+  },
+  {
+    key: "maxRoomSize",
+    env: "MAX_ROOM_SIZE",
+    kind: "int",
+    default: "8",
+    min: 2,
+    max: 64,
+    help: "peers per room (a full mesh: keep it small)",
+  },
+  {
+    key: "roomTtlMs",
+    env: "ROOM_TTL",
+    kind: "duration",
+    default: "5m",
+    help: "how long an empty room is kept",
+  },
+  {
+    key: "resumeGraceMs",
+    env: "RESUME_GRACE",
+    kind: "duration",
+    default: "30s",
+    help: "how long a dropped peer may come back with its token",
+  },
+  {
+    key: "allowedOrigins",
+    env: "ALLOWED_ORIGINS",
+    kind: "list",
+    default: "",
+    help: "comma-separated page origins allowed to open /ws; empty: same host",
+  },
+  {
+    key: "enableCors",
+    env: "ENABLE_CORS",
+    kind: "bool",
+    default: "false",
+    help: "allow any origin (local development only)",
+  },
+  {
+    key: "debug",
+    env: "DEBUG",
+    kind: "bool",
+    default: "false",
+    help: "log signaling detail",
+  },
+  {
+    key: "maxMessageBytes",
+    env: "MAX_MESSAGE_SIZE",
+    kind: "bytes",
+    default: "64KiB",
+    min: 1024,
+    max: 1024 * 1024,
+    help: "largest inbound frame; larger closes the socket",
+  },
+  {
+    key: "joinTimeoutMs",
+    env: "JOIN_TIMEOUT",
+    kind: "duration",
+    default: "10s",
+    help: "a socket that sends no join by then is closed",
+  },
+  {
+    key: "idleTimeoutSec",
+    env: "IDLE_TIMEOUT",
+    kind: "duration",
+    default: "60s",
+    help: "WebSocket ping interval; a socket silent for it is dead",
+  },
+  {
+    key: "errorBudget",
+    env: "ERROR_BUDGET",
+    kind: "int",
+    default: "16",
+    min: 1,
+    max: 1_000_000,
+    help: "protocol errors a socket may cause before it is closed",
+  },
+  {
+    key: "queueLimit",
+    env: "QUEUE_LIMIT",
+    kind: "int",
+    default: "256",
+    min: 1,
+    max: 100_000,
+    help: "messages kept for an away peer",
+  },
+  {
+    key: "sweepIntervalMs",
+    env: "SWEEP_INTERVAL",
+    kind: "duration",
+    default: "1s",
+    help: "how often expired peers and rooms are removed",
+  },
+  {
+    key: "sweepBatch",
+    env: "SWEEP_BATCH",
+    kind: "int",
+    default: "200",
+    min: 1,
+    max: 100_000,
+    help: "most rows one sweep step removes",
+  },
+  {
+    key: "pingIntervalMs",
+    env: "PING_INTERVAL",
+    kind: "duration",
+    default: "20s",
+    help: "how often clients are told to send ping",
+  },
+  {
+    key: "stunUrls",
+    env: "STUN_URLS",
+    kind: "list",
+    default: "stun:stun.l.google.com:19302",
+    help: "comma-separated STUN URLs for clients; empty: none",
+  },
+];
+
+/** A configuration value that cannot be used, named for the person fixing it. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** What {@linkcode parseArgs} found besides option values. */
+export interface ParsedArgs {
+  config: Config;
+  help: boolean;
+  version: boolean;
+}
+
+/**
+ * Reads the configuration from `env` and command-line `args`, or throws a
+ * {@linkcode ConfigError} naming the bad option.
+ */
+export function parseArgs(
+  env: Record<string, string | undefined>,
+  args: readonly string[] = [],
+): ParsedArgs {
+  const raw = new Map<OptionSpec, string>();
+  for (const spec of OPTIONS) {
+    const value = env[spec.env];
+    if (value !== undefined) raw.set(spec, value);
+  }
+  let help = false;
+  let version = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--help" || arg === "-h") {
+      help = true;
+      continue;
+    }
+    if (arg === "--version" || arg === "-V") {
+      version = true;
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const spec = OPTIONS.find((o) => flagName(o) === flag);
+    if (!spec) throw new ConfigError(`Unknown option ${flag} (see --help)`);
+    if (eq !== -1) {
+      raw.set(spec, arg.slice(eq + 1));
+    } else if (spec.kind === "bool") {
+      raw.set(spec, "true");
+    } else if (i + 1 < args.length) {
+      raw.set(spec, args[++i]);
+    } else {
+      throw new ConfigError(`Option ${flag} needs a value`);
+    }
+  }
+  const config = {} as Record<keyof Config, unknown>;
+  for (const spec of OPTIONS) {
+    config[spec.key] = parseValue(spec, raw.get(spec) ?? spec.default);
+  }
+  return { config: config as unknown as Config, help, version };
+}
+
+/** Reads the configuration from environment variables only. */
+export function parseConfig(
+  env: Record<string, string | undefined>,
+): Config {
+  return parseArgs(env).config;
+}
+
+/** The flag that sets an option: `DATABASE_URL` is `--database-url`. */
+export function flagName(spec: OptionSpec): string {
+  return `--${spec.env.toLowerCase().replaceAll("_", "-")}`;
+}
+
+/** The `--help` text. */
+export function helpText(): string {
+  const lines = [
+    "Usage: parley [options]",
+    "",
+    "Every option is also an environment variable (--database-url is DATABASE_URL).",
+    "",
+  ];
+  for (const spec of OPTIONS) {
+    const value = spec.kind === "bool" ? "" : " <value>";
+    lines.push(`  ${flagName(spec)}${value}`);
+    lines.push(`      ${spec.help} (default: ${spec.default || "empty"})`);
+  }
+  lines.push("  --help      print this text");
+  lines.push("  --version   print the version");
+  return lines.join("\n");
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+const BYTES = /^(\d+)(B|KiB|MiB)?$/;
+const BYTE_UNITS = { B: 1, KiB: 1024, MiB: 1024 * 1024 } as const;
+
+/** Parses `30s`, `5m`, `1h` or `250ms` into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = DURATION.exec(text.trim());
+  if (!match) return undefined;
+  const unit = match[2] as keyof typeof DURATION_MS;
+  return Math.round(Number(match[1]) * DURATION_MS[unit]);
+}
+
+function parseValue(spec: OptionSpec, text: string): unknown {
+  const name = `${spec.env} (${flagName(spec)})`;
+  const bad = (expected: string) =>
+    new ConfigError(`Invalid ${name}: "${text}" is not ${expected}`);
+  switch (spec.kind) {
+    case "text":
+      if (text.trim() === "") throw bad("a non-empty value");
+      return text.trim();
+    case "port": {
+      const port = Number(text);
+      if (!/^\d+$/.test(text) || port > 65535) {
+        throw bad("a port number from 0 to 65535");
+      }
+      return port;
+    }
+    case "int": {
+      const n = Number(text);
+      const min = spec.min ?? 0;
+      const max = spec.max ?? Number.MAX_SAFE_INTEGER;
+      if (!/^\d+$/.test(text) || n < min || n > max) {
+        throw bad(`a whole number from ${min} to ${max}`);
+      }
+      return n;
+    }
+    case "duration": {
+      const ms = parseDuration(text);
+      if (ms === undefined || ms <= 0) {
+        throw bad("a duration with a unit, like 30s, 5m, 1h or 250ms");
+      }
+      return spec.key === "idleTimeoutSec"
+        ? Math.max(1, Math.round(ms / 1000))
+        : ms;
+    }
+    case "bytes": {
+      const match = BYTES.exec(text.trim());
+      const n = match
+        ? Number(match[1]) *
+          BYTE_UNITS[(match[2] ?? "B") as keyof typeof BYTE_UNITS]
+        : NaN;
+      const min = spec.min ?? 0;
+      const max = spec.max ?? Number.MAX_SAFE_INTEGER;
+      if (!(n >= min && n <= max)) {
+        throw bad(`a size from ${min} to ${max} bytes, like 64KiB`);
+      }
+      return n;
+    }
+    case "bool": {
+      const lower = text.trim().toLowerCase();
+      if (["true", "1", "yes", "on"].includes(lower)) return true;
+      if (["false", "0", "no", "off", ""].includes(lower)) return false;
+      throw bad("true or false");
+    }
+    case "list":
+      return text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  }
+}
+
+/**
+ * Turns a `DATABASE_URL` into what `node:sqlite` opens: a file path, or
+ * `:memory:`. Accepts `file:relative/path`, `file:/absolute/path`,
+ * `file:///absolute/path` and `:memory:`.
+ */
+export function databasePath(url: string): string {
+  if (url === ":memory:" || url === "file::memory:") return ":memory:";
+  if (url.startsWith("file://")) {
+    const parsed = new URL(url);
+    if (parsed.host !== "" && parsed.host !== "localhost") {
+      throw new ConfigError(
+        `Invalid DATABASE_URL: "${url}" names a remote host; use file:///path`,
+      );
+    }
+    return decodeURIComponent(parsed.pathname);
+  }
+  if (url.startsWith("file:")) {
+    const path = url.slice("file:".length).split("?")[0];
+    if (path !== "") return decodeURIComponent(path);
+  }
+  throw new ConfigError(
+    `Invalid DATABASE_URL: "${url}" is not file:PATH, file:///PATH or :memory:`,
+  );
+}

@@ -1,0 +1,156 @@
+/**
+ * The HTTP side of Parley as one pure handler: `createHandler(deps, options)`
+ * returns the function `Deno.serve` calls. Routes:
+ *
+ * - `GET /ws`: the signaling WebSocket (see `docs/protocol.md`),
+ * - `GET /health`: JSON status, 200 when healthy and 503 when storage fails,
+ * - `GET /` and `GET /r/<room>`: the client page; its assets beside it.
+ *
+ * @module
+ */
+import type { Hub } from "./hub.ts";
+import type { RoomStore } from "../storage/mod.ts";
+import { checkHandshake, upgradeToPeer } from "./websocket.ts";
+
+/** One static file the handler serves. */
+export interface Asset {
+  body: string | Uint8Array<ArrayBuffer>;
+  contentType: string;
+}
+
+/** What the handler works with. */
+export interface HandlerDeps {
+  hub: Hub;
+  store: RoomStore;
+  /** Static files by path; `/` is the page itself. */
+  assets: ReadonlyMap<string, Asset>;
+}
+
+/** Options for {@linkcode createHandler}. */
+export interface HandlerOptions {
+  /** The version `/health` reports. @default {"dev"} */
+  version?: string;
+  /** Page origins allowed to open `/ws`; empty: the page's own host. */
+  allowedOrigins?: readonly string[];
+  /** Allow any origin (local development). @default {false} */
+  enableCors?: boolean;
+  /** @default {60} */
+  idleTimeoutSec?: number;
+  /** @default {Date.now} */
+  now?: () => number;
+}
+
+/** A `Deno.serve` handler. */
+export type Handler = (
+  req: Request,
+  info?: Deno.ServeHandlerInfo,
+) => Response | Promise<Response>;
+
+const ROOM_PAGE = new URLPattern({ pathname: "/r/:room([A-Za-z0-9_-]{1,64})" });
+
+/**
+ * Security headers for pages. The CSP allows only the page's own scripts,
+ * styles and socket; room IDs are bearer secrets, so no referrer leaves.
+ */
+const PAGE_HEADERS = {
+  "content-security-policy":
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "permissions-policy": "microphone=(self), camera=(), geolocation=()",
+  "cross-origin-opener-policy": "same-origin",
+};
+
+/** Creates Parley's HTTP handler. */
+export function createHandler(
+  deps: HandlerDeps,
+  options: HandlerOptions = {},
+): Handler {
+  const now = options.now ?? Date.now;
+  const startedAt = now();
+  const version = options.version ?? "dev";
+  const allowed = new Set(
+    (options.allowedOrigins ?? []).map((o) => normalizeOrigin(o)),
+  );
+  const upgradeOptions = { idleTimeoutSec: options.idleTimeoutSec ?? 60 };
+
+  async function health(): Promise<Response> {
+    let db = "ok";
+    let rooms = 0;
+    try {
+      await deps.store.check();
+      rooms = (await deps.store.counts()).rooms;
+    } catch {
+      db = "error";
+    }
+    const body = {
+      status: db === "ok" ? "ok" : "degraded",
+      version,
+      uptimeSec: Math.floor((now() - startedAt) / 1000),
+      connections: deps.hub.snapshot().connections,
+      rooms,
+      db,
+    };
+    return Response.json(body, {
+      status: db === "ok" ? 200 : 503,
+      headers: { "cache-control": "no-store" },
+    });
+  }
+
+  function originAllowed(req: Request, url: URL): boolean {
+    const origin = req.headers.get("origin");
+    // Non-browser clients send no Origin; browsers always do on WebSockets.
+    if (origin === null || options.enableCors) return true;
+    const normalized = normalizeOrigin(origin);
+    if (normalized === undefined) return false;
+    if (allowed.size > 0) return allowed.has(normalized);
+    // Same host only. The scheme is not compared: behind a TLS-terminating
+    // proxy the page is https while this request arrives as http.
+    return new URL(normalized).host === url.host;
+  }
+
+  function serveAsset(path: string): Response {
+    const asset = deps.assets.get(path);
+    if (!asset) return new Response("Not found\n", { status: 404 });
+    return new Response(asset.body, {
+      headers: {
+        "content-type": asset.contentType,
+        "cache-control": path === "/" ? "no-cache" : "public, max-age=300",
+        ...PAGE_HEADERS,
+      },
+    });
+  }
+
+  return (req) => {
+    const url = new URL(req.url);
+    const path = url.pathname;
+    if (path === "/ws") {
+      const bad = checkHandshake(req);
+      if (bad) return bad;
+      if (!originAllowed(req, url)) {
+        return new Response("Origin not allowed\n", { status: 403 });
+      }
+      return upgradeToPeer(req, deps.hub, upgradeOptions);
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return new Response("Method not allowed\n", {
+        status: 405,
+        headers: { allow: "GET, HEAD" },
+      });
+    }
+    if (path === "/health") return health();
+    if (path === "/" || ROOM_PAGE.test(url)) return serveAsset("/");
+    return serveAsset(path);
+  };
+}
+
+/** `scheme://host[:port]` in canonical form, or undefined if not a URL. */
+function normalizeOrigin(origin: string): string | undefined {
+  try {
+    const url = new URL(origin);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+    return url.origin;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * Parley's wire protocol, version 1: the message types, the one parser that
+ * turns a raw text frame into a typed message, and the tables of error and
+ * close codes. `docs/protocol.md` is the prose version of this file.
+ *
+ * @module
+ */
+
+/** A message reference a client may attach; errors and `joined` echo it. */
+export type Ref = string | number;
+
+/** `join`: enter a room as a new peer, or resume a session with `token`. */
+export interface JoinMessage {
+  type: "join";
+  room: string;
+  name?: string;
+  token?: string;
+  ref?: Ref;
+}
+
+/** `signal`: relay opaque `data` to another member of the room. */
+export interface SignalMessage {
+  type: "signal";
+  to: string;
+  data: unknown;
+  ref?: Ref;
+  /**
+   * True when the raw frame holds only the fields above, so the relay may
+   * forward the raw text with `from` appended instead of re-serialising.
+   */
+  plain: boolean;
+}
+
+/** `leave`: leave the room for good. */
+export interface LeaveMessage {
+  type: "leave";
+  ref?: Ref;
+}
+
+/** `ping`: answered with `pong`. */
+export interface PingMessage {
+  type: "ping";
+  ref?: Ref;
+}
+
+/** Every message a client may send. */
+export type ClientMessage =
+  | JoinMessage
+  | SignalMessage
+  | LeaveMessage
+  | PingMessage;
+
+/** A member of a room as other peers see it. */
+export interface PeerInfo {
+  peerId: string;
+  name: string;
+}
+
+/** What a server tells a client it enforces. */
+export interface Limits {
+  maxRoomSize: number;
+  maxMessageBytes: number;
+  resumeGraceMs: number;
+  queueLimit: number;
+  pingIntervalMs: number;
+}
+
+/** An ICE server as `RTCPeerConnection` takes it. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+/** Every message the server sends. */
+export type ServerMessage =
+  | {
+    type: "joined";
+    room: string;
+    peerId: string;
+    token: string;
+    resumed: boolean;
+    peers: PeerInfo[];
+    iceServers: IceServer[];
+    limits: Limits;
+    ref?: Ref;
+  }
+  | { type: "peer-joined"; peerId: string; name: string }
+  | { type: "peer-left"; peerId: string }
+  | { type: "signal"; from: string; data: unknown }
+  | { type: "error"; code: ErrorCode; message: string; ref?: Ref }
+  | { type: "pong"; ref?: Ref };
+
+/**
+ * Error codes, and whether each one spends the socket's error budget (bad
+ * input does; a refusal a well-behaved client can run into does not).
+ */
+export const ERROR_CODES = {
+  "bad-message": { budget: true },
+  "unknown-type": { budget: true },
+  "binary-frame": { budget: true },
+  "invalid-room": { budget: true },
+  "invalid-name": { budget: true },
+  "not-joined": { budget: true },
+  "already-joined": { budget: true },
+  "invalid-token": { budget: false },
+  "room-full": { budget: false },
+  "unknown-peer": { budget: false },
+  "queue-full": { budget: false },
+  "unavailable": { budget: false },
+  "internal": { budget: false },
+} as const;
+
+/** A stable error code clients can act on. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * Close codes. 4000–4499 tell the client to reconnect and resume; 4500–4999
+ * tell it not to reconnect on its own.
+ */
+export const CLOSE = {
+  normal: { code: 1000, reason: "bye" },
+  restart: { code: 4000, reason: "restart" },
+  joinTimeout: { code: 4001, reason: "join-timeout" },
+  slowConsumer: { code: 4002, reason: "slow-consumer" },
+  protocolError: { code: 4500, reason: "protocol-error" },
+  replaced: { code: 4501, reason: "replaced" },
+  tooLarge: { code: 4502, reason: "too-large" },
+} as const;
+
+/** One entry of {@linkcode CLOSE}. */
+export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
+
+/** The one error clients see: a stable code and a message for people. */
+export class ProtocolError extends Error {
+  /** The stable code sent to the client. */
+  readonly code: ErrorCode;
+  /** The `ref` of the message that caused it, if it had one. */
+  readonly ref?: Ref;
+
+  constructor(code: ErrorCode, message: string, ref?: Ref) {
+    super(message);
+    this.name = "ProtocolError";
+    this.code = code;
+    this.ref = ref;
+  }
+}
+
+const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/;
+// C0 and C1 control characters, plus the Unicode line and paragraph
+// separators, which break log lines and UI layout.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const MAX_NAME_LENGTH = 64;
+const MAX_REF_LENGTH = 64;
+const MAX_TOKEN_LENGTH = 128;
+const SIGNAL_KEYS = new Set(["type", "to", "data", "ref"]);
+
+/** Whether `room` is a valid room ID: 1–64 characters of `[A-Za-z0-9_-]`. */
+export function isValidRoomId(room: unknown): room is string {
+  return typeof room === "string" && ROOM_ID.test(room);
+}
+
+/**
+ * Byte length of `text` in UTF-8 if it is at most `max`, else `Infinity`.
+ * Checks the cheap bounds first so that most frames never get encoded.
+ */
+export function utf8LengthUpTo(text: string, max: number): number {
+  // Each UTF-16 code unit encodes to 1–3 bytes.
+  if (text.length > max) return Infinity;
+  if (text.length * 3 <= max) return text.length;
+  const bytes = new TextEncoder().encode(text).length;
+  return bytes > max ? Infinity : bytes;
+}
+
+/**
+ * Parses one raw text frame into a typed client message, or throws a
+ * {@linkcode ProtocolError} with the code the client should see. The caller
+ * checks the frame size before calling this.
+ */
+export function parseClientMessage(raw: string): ClientMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new ProtocolError("bad-message", "Message is not valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ProtocolError("bad-message", "Message is not a JSON object");
+  }
+  const msg = value as Record<string, unknown>;
+  const ref = parseRef(msg.ref);
+  switch (msg.type) {
+    case "join":
+      return parseJoin(msg, ref);
+    case "signal": {
+      if (typeof msg.to !== "string" || msg.to.length === 0) {
+        throw new ProtocolError(
+          "bad-message",
+          'Field "to" must be a peer ID',
+          ref,
+        );
+      }
+      if (msg.data === undefined || msg.data === null) {
+        throw new ProtocolError(
+          "bad-message",
+          'Field "data" is required',
+          ref,
+        );
+      }
+      let plain = true;
+      for (const key in msg) {
+        if (!SIGNAL_KEYS.has(key)) {
+          plain = false;
+          break;
+        }
+      }
+      return { type: "signal", to: msg.to, data: msg.data, ref, plain };
+    }
+    case "leave":
+      return { type: "leave", ref };
+    case "ping":
+      return { type: "ping", ref };
+    default:
+      if (typeof msg.type !== "string") {
+        throw new ProtocolError(
+          "bad-message",
+          'Field "type" must be a string',
+          ref,
+        );
+      }
+      throw new ProtocolError(
+        "unknown-type",
+        `Unknown message type "${msg.type.slice(0, 32)}"`,
+        ref,
+      );
+  }
+}
+
+function parseRef(ref: unknown): Ref | undefined {
+  if (ref === undefined) return undefined;
+  if (
+    (typeof ref === "string" && ref.length <= MAX_REF_LENGTH) ||
+    (typeof ref === "number" && Number.isFinite(ref))
+  ) {
+    return ref;
+  }
+  throw new ProtocolError(
+    "bad-message",
+    `Field "ref" must be a number or a string of at most ${MAX_REF_LENGTH} characters`,
+  );
+}
+
+function parseJoin(msg: Record<string, unknown>, ref?: Ref): JoinMessage {
+  if (!isValidRoomId(msg.room)) {
+    throw new ProtocolError(
+      "invalid-room",
+      "Room IDs are 1-64 characters of A-Z, a-z, 0-9, _ and -",
+      ref,
+    );
+  }
+  const join: JoinMessage = { type: "join", room: msg.room, ref };
+  if (msg.name !== undefined) {
+    if (
+      typeof msg.name !== "string" || msg.name.length > MAX_NAME_LENGTH ||
+      CONTROL.test(msg.name)
+    ) {
+      throw new ProtocolError(
+        "invalid-name",
+        `Names are at most ${MAX_NAME_LENGTH} characters without control characters`,
+        ref,
+      );
+    }
+    join.name = msg.name.trim();
+  }
+  if (msg.token !== undefined) {
+    if (
+      typeof msg.token !== "string" || msg.token.length === 0 ||
+      msg.token.length > MAX_TOKEN_LENGTH
+    ) {
+      throw new ProtocolError(
+        "bad-message",
+        'Field "token" must be a non-empty string',
+        ref,
+      );
+    }
+    join.token = msg.token;
+  }
+  return join;
+}
+
+/**
+ * The text of a relayed signal. When the sender's frame held only the known
+ * fields, the raw text is forwarded with `from` appended: the payload is never
+ * re-serialised, and since the sender could not include a `from` of its own,
+ * the stamped one is the only one. Otherwise the message is rebuilt.
+ */
+export function relayedSignal(
+  raw: string,
+  msg: SignalMessage,
+  from: string,
+): string {
+  if (msg.plain) {
+    const end = raw.lastIndexOf("}");
+    return `${raw.slice(0, end)},"from":${JSON.stringify(from)}}`;
+  }
+  return JSON.stringify({ type: "signal", data: msg.data, from });
+}
+
+/** Serialises a server message. */
+export function encode(msg: ServerMessage): string {
+  return JSON.stringify(msg);
+}

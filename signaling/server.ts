@@ -1,0 +1,132 @@
+/**
+ * Wires one Parley instance together: store, hub, handler, sweeper, and a
+ * shutdown that tells every client to reconnect. `main.ts` runs it from the
+ * command line; tests run it in-process on port 0.
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+import { type Asset, createHandler } from "./handler.ts";
+import { Hub } from "./hub.ts";
+import { createIceServers } from "./ice_servers.ts";
+import { type Logger, SILENT_LOGGER } from "./log.ts";
+import type { RoomStore } from "../storage/mod.ts";
+
+/** What {@linkcode startServer} needs besides the configuration. */
+export interface ServerDeps {
+  store: RoomStore;
+  assets: ReadonlyMap<string, Asset>;
+}
+
+/** Options for {@linkcode startServer}. */
+export interface ServerOptions {
+  /** @default {SILENT_LOGGER} */
+  log?: Logger;
+  /** @default {"dev"} */
+  version?: string;
+  /** @default {Date.now} */
+  now?: () => number;
+}
+
+/** A running instance. */
+export interface RunningServer {
+  /** Where it listens. */
+  readonly addr: Deno.NetAddr;
+  readonly hub: Hub;
+  /**
+   * Stops accepting, closes every socket with the restart code, stops the
+   * sweeper and closes the store. Idempotent.
+   */
+  shutdown(): Promise<void>;
+  /** Settles when the server has stopped. */
+  readonly finished: Promise<void>;
+}
+
+/** Starts an instance on `config.host`:`config.port`. */
+export async function startServer(
+  config: Config,
+  deps: ServerDeps,
+  options: ServerOptions = {},
+): Promise<RunningServer> {
+  const log = options.log ?? SILENT_LOGGER;
+  const now = options.now ?? Date.now;
+  const hub = new Hub(deps.store, {
+    maxRoomSize: config.maxRoomSize,
+    resumeGraceMs: config.resumeGraceMs,
+    roomTtlMs: config.roomTtlMs,
+    queueLimit: config.queueLimit,
+    errorBudget: config.errorBudget,
+    joinTimeoutMs: config.joinTimeoutMs,
+    maxMessageBytes: config.maxMessageBytes,
+    pingIntervalMs: config.pingIntervalMs,
+    sweepBatch: config.sweepBatch,
+    iceServers: createIceServers(config),
+    now,
+    log,
+  });
+  const recovered = await hub.recover();
+  if (recovered > 0) log.info("sessions.recovered", { peers: recovered });
+
+  const handler = createHandler(
+    { hub, store: deps.store, assets: deps.assets },
+    {
+      version: options.version,
+      allowedOrigins: config.allowedOrigins,
+      enableCors: config.enableCors,
+      idleTimeoutSec: config.idleTimeoutSec,
+      now,
+    },
+  );
+  const { promise: listening, resolve } = Promise.withResolvers<
+    Deno.NetAddr
+  >();
+  const server = Deno.serve({
+    port: config.port,
+    hostname: config.host,
+    onListen: (addr) => resolve(addr as Deno.NetAddr),
+    onError: (error) => {
+      log.error("http.failed", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return new Response("Internal server error\n", { status: 500 });
+    },
+  }, handler);
+  const addr = await listening;
+  log.info("listening", {
+    url: `http://${addr.hostname}:${addr.port}/`,
+    database: config.databaseUrl,
+  });
+
+  let sweeping = false;
+  const sweeper = setInterval(async () => {
+    // One step at a time: a slow store never stacks up sweeps.
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      await hub.sweep();
+    } catch (error) {
+      log.warn("sweep.failed", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    } finally {
+      sweeping = false;
+    }
+  }, config.sweepIntervalMs);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    addr,
+    hub,
+    finished: server.finished,
+    shutdown() {
+      stopping ??= (async () => {
+        clearInterval(sweeper);
+        hub.shutdown();
+        await server.shutdown();
+        deps.store.close();
+        log.info("stopped");
+      })();
+      return stopping;
+    },
+  };
+}
