@@ -30,9 +30,23 @@ export interface Config {
   sweepBatch: number;
   pingIntervalMs: number;
   stunUrls: string[];
+  turnUrls: string[];
+  turnSecret: string;
+  turnTtlMs: number;
+  turnUsername: string;
+  turnCredential: string;
+  iceServersJson: string;
 }
 
-type Kind = "port" | "text" | "int" | "duration" | "bytes" | "bool" | "list";
+type Kind =
+  | "port"
+  | "text"
+  | "optional"
+  | "int"
+  | "duration"
+  | "bytes"
+  | "bool"
+  | "list";
 
 /** One configuration option, as `--help` and the README list it. */
 export interface OptionSpec {
@@ -183,6 +197,49 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "stun:stun.l.google.com:19302",
     help: "comma-separated STUN URLs for clients; empty: none",
   },
+  {
+    key: "turnUrls",
+    env: "TURN_URLS",
+    kind: "list",
+    default: "",
+    help:
+      "comma-separated turn: or turns: URLs; needs TURN_SECRET or TURN_USERNAME",
+  },
+  {
+    key: "turnSecret",
+    env: "TURN_SECRET",
+    kind: "optional",
+    default: "",
+    help: "coturn use-auth-secret shared secret: mints short-lived credentials",
+  },
+  {
+    key: "turnTtlMs",
+    env: "TURN_TTL",
+    kind: "duration",
+    default: "1h",
+    help: "lifetime of minted TURN credentials",
+  },
+  {
+    key: "turnUsername",
+    env: "TURN_USERNAME",
+    kind: "optional",
+    default: "",
+    help: "static TURN username (instead of TURN_SECRET)",
+  },
+  {
+    key: "turnCredential",
+    env: "TURN_CREDENTIAL",
+    kind: "optional",
+    default: "",
+    help: "static TURN password (instead of TURN_SECRET)",
+  },
+  {
+    key: "iceServersJson",
+    env: "ICE_SERVERS",
+    kind: "optional",
+    default: "",
+    help: "full RTCIceServer[] JSON; replaces STUN_URLS and TURN_*",
+  },
 ];
 
 /** A configuration value that cannot be used, named for the person fixing it. */
@@ -239,11 +296,13 @@ export function parseArgs(
       throw new ConfigError(`Option ${flag} needs a value`);
     }
   }
-  const config = {} as Record<keyof Config, unknown>;
+  const values = {} as Record<keyof Config, unknown>;
   for (const spec of OPTIONS) {
-    config[spec.key] = parseValue(spec, raw.get(spec) ?? spec.default);
+    values[spec.key] = parseValue(spec, raw.get(spec) ?? spec.default);
   }
-  return { config: config as unknown as Config, help, version };
+  const config = values as unknown as Config;
+  checkIceConfig(config);
+  return { config, help, version };
 }
 
 /** Reads the configuration from environment variables only. */
@@ -297,6 +356,8 @@ function parseValue(spec: OptionSpec, text: string): unknown {
     case "text":
       if (text.trim() === "") throw bad("a non-empty value");
       return text.trim();
+    case "optional":
+      return text.trim();
     case "port": {
       const port = Number(text);
       if (!/^\d+$/.test(text) || port > 65535) {
@@ -344,6 +405,104 @@ function parseValue(spec: OptionSpec, text: string): unknown {
     case "list":
       return text.split(",").map((s) => s.trim()).filter((s) => s !== "");
   }
+}
+
+const STUN_SCHEME = /^stuns?:/;
+const TURN_SCHEME = /^turns?:/;
+
+/**
+ * Checks the ICE options together: URL schemes, and that TURN has either a
+ * secret or a static username and password. Never echoes a secret.
+ */
+function checkIceConfig(config: Config): void {
+  for (const url of config.stunUrls) {
+    if (!STUN_SCHEME.test(url)) {
+      throw new ConfigError(
+        `Invalid STUN_URLS (--stun-urls): "${url}" does not start with stun: or stuns:`,
+      );
+    }
+  }
+  for (const url of config.turnUrls) {
+    if (!TURN_SCHEME.test(url)) {
+      throw new ConfigError(
+        `Invalid TURN_URLS (--turn-urls): "${url}" does not start with turn: or turns:`,
+      );
+    }
+  }
+  const staticAuth = config.turnUsername !== "" || config.turnCredential !== "";
+  if (config.turnSecret !== "" && staticAuth) {
+    throw new ConfigError(
+      "Set either TURN_SECRET or TURN_USERNAME and TURN_CREDENTIAL, not both",
+    );
+  }
+  if (
+    staticAuth && (config.turnUsername === "" || config.turnCredential === "")
+  ) {
+    throw new ConfigError(
+      "TURN_USERNAME and TURN_CREDENTIAL go together: set both",
+    );
+  }
+  if (config.turnUrls.length > 0 && config.turnSecret === "" && !staticAuth) {
+    throw new ConfigError(
+      "TURN_URLS needs TURN_SECRET (short-lived credentials) or TURN_USERNAME and TURN_CREDENTIAL",
+    );
+  }
+  if (
+    (config.turnSecret !== "" || staticAuth) && config.turnUrls.length === 0
+  ) {
+    throw new ConfigError("TURN credentials are set but TURN_URLS is empty");
+  }
+  if (config.iceServersJson !== "") parseIceServersJson(config.iceServersJson);
+}
+
+/** A server entry of `ICE_SERVERS`, as `RTCPeerConnection` takes it. */
+export interface IceServerConfig {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+/** Parses and checks `ICE_SERVERS`, or throws a {@linkcode ConfigError}. */
+export function parseIceServersJson(text: string): IceServerConfig[] {
+  const bad = (why: string) =>
+    new ConfigError(`Invalid ICE_SERVERS (--ice-servers): ${why}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw bad("not valid JSON");
+  }
+  if (!Array.isArray(value)) throw bad("not a JSON array of ICE servers");
+  return value.map((entry, i) => {
+    if (typeof entry !== "object" || entry === null) {
+      throw bad(`entry ${i} is not an object`);
+    }
+    const { urls, username, credential } = entry as Record<string, unknown>;
+    const list = typeof urls === "string" ? [urls] : urls;
+    if (
+      !Array.isArray(list) || list.length === 0 ||
+      !list.every((u) => typeof u === "string")
+    ) {
+      throw bad(`entry ${i} needs "urls": a URL or a list of URLs`);
+    }
+    for (const url of list as string[]) {
+      if (!STUN_SCHEME.test(url) && !TURN_SCHEME.test(url)) {
+        throw bad(
+          `entry ${i}: "${url}" is not a stun:, stuns:, turn: or turns: URL`,
+        );
+      }
+      if (
+        TURN_SCHEME.test(url) &&
+        (typeof username !== "string" || typeof credential !== "string")
+      ) {
+        throw bad(`entry ${i}: TURN URLs need "username" and "credential"`);
+      }
+    }
+    const server: IceServerConfig = { urls: urls as string | string[] };
+    if (typeof username === "string") server.username = username;
+    if (typeof credential === "string") server.credential = credential;
+    return server;
+  });
 }
 
 /**

@@ -21,7 +21,6 @@ import {
   type CloseCode,
   encode,
   ERROR_CODES,
-  type IceServer,
   type JoinMessage,
   type Limits,
   parseClientMessage,
@@ -32,6 +31,7 @@ import {
   utf8LengthUpTo,
 } from "./protocol.ts";
 import { newToken, randomId, secretMatches, splitToken } from "./ids.ts";
+import type { IceServerList } from "./ice_servers.ts";
 import { type Logger, SILENT_LOGGER } from "./log.ts";
 import {
   type PeerRecord,
@@ -71,8 +71,8 @@ export interface HubOptions {
   sweepBatch?: number;
   /** A socket whose send buffer passes this is closed. @default {1_048_576} */
   maxBufferedBytes?: number;
-  /** ICE servers handed to a peer in `joined`. @default {() => []} */
-  iceServers?: (peerId: string) => IceServer[];
+  /** ICE servers handed to a peer in `joined`. @default {no servers} */
+  iceServers?: (peerId: string) => IceServerList;
   /** @default {Date.now} */
   now?: () => number;
   /** @default {SILENT_LOGGER} */
@@ -133,7 +133,7 @@ export class Hub {
       pingIntervalMs: 20_000,
       sweepBatch: 200,
       maxBufferedBytes: 1_048_576,
-      iceServers: () => [],
+      iceServers: () => ({ iceServers: [] }),
       now: Date.now,
       log: SILENT_LOGGER,
       ...options,
@@ -301,6 +301,22 @@ export class Hub {
     this.stats.relayed++;
   }
 
+  /** @internal Fresh ICE servers for `conn`'s session. */
+  iceServers(conn: Connection, ref: JoinMessage["ref"]): ServerMessage {
+    const session = conn.session;
+    if (!session) {
+      throw new ProtocolError("not-joined", "Join a room first", ref);
+    }
+    const ice = this.#options.iceServers(session.peerId);
+    const msg: ServerMessage = {
+      type: "ice-servers",
+      iceServers: ice.iceServers,
+    };
+    if (ice.ttlMs !== undefined) msg.iceServersTtlMs = ice.ttlMs;
+    if (ref !== undefined) msg.ref = ref;
+    return msg;
+  }
+
   /** @internal Handles `leave`: the session ends and the room is told. */
   async leave(conn: Connection): Promise<void> {
     const session = conn.session;
@@ -379,6 +395,7 @@ export class Hub {
   ): void {
     session.conn = conn;
     conn.attach(session);
+    const ice = this.#options.iceServers(session.peerId);
     const joined: ServerMessage = {
       type: "joined",
       room: session.roomId,
@@ -386,9 +403,10 @@ export class Hub {
       token,
       resumed,
       peers: others.map((s) => ({ peerId: s.peerId, name: s.name })),
-      iceServers: this.#options.iceServers(session.peerId),
+      iceServers: ice.iceServers,
       limits: this.limits,
     };
+    if (ice.ttlMs !== undefined) joined.iceServersTtlMs = ice.ttlMs;
     if (ref !== undefined) joined.ref = ref;
     conn.send(encode(joined));
     // The socket may have closed while the store was busy: then the session
@@ -604,6 +622,9 @@ export class Connection {
           return;
         case "leave":
           this.#await(this.#hub.leave(this), msg.ref);
+          return;
+        case "ice-servers":
+          this.send(encode(this.#hub.iceServers(this, msg.ref)));
           return;
       }
     } catch (error) {

@@ -43,12 +43,19 @@ export interface PingMessage {
   ref?: Ref;
 }
 
+/** `ice-servers`: asks for fresh ICE servers (TURN credentials expire). */
+export interface IceServersRequest {
+  type: "ice-servers";
+  ref?: Ref;
+}
+
 /** Every message a client may send. */
 export type ClientMessage =
   | JoinMessage
   | SignalMessage
   | LeaveMessage
-  | PingMessage;
+  | PingMessage
+  | IceServersRequest;
 
 /** A member of a room as other peers see it. */
 export interface PeerInfo {
@@ -82,7 +89,14 @@ export type ServerMessage =
     resumed: boolean;
     peers: PeerInfo[];
     iceServers: IceServer[];
+    iceServersTtlMs?: number;
     limits: Limits;
+    ref?: Ref;
+  }
+  | {
+    type: "ice-servers";
+    iceServers: IceServer[];
+    iceServersTtlMs?: number;
     ref?: Ref;
   }
   | { type: "peer-joined"; peerId: string; name: string }
@@ -221,6 +235,8 @@ export function parseClientMessage(raw: string): ClientMessage {
       return { type: "leave", ref };
     case "ping":
       return { type: "ping", ref };
+    case "ice-servers":
+      return { type: "ice-servers", ref };
     default:
       if (typeof msg.type !== "string") {
         throw new ProtocolError(

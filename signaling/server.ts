@@ -60,7 +60,7 @@ export async function startServer(
     maxMessageBytes: config.maxMessageBytes,
     pingIntervalMs: config.pingIntervalMs,
     sweepBatch: config.sweepBatch,
-    iceServers: createIceServers(config),
+    iceServers: createIceServers(config, { now }),
     now,
     log,
   });
