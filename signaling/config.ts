@@ -36,6 +36,20 @@ export interface Config {
   turnUsername: string;
   turnCredential: string;
   iceServersJson: string;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  handshakeRate: number;
+  joinRate: number;
+  messageRate: number;
+  messageBurst: number;
+  candidateBurst: number;
+  maxSdpBytes: number;
+  maxCandidateBytes: number;
+  maxBufferedBytes: number;
+  maxMemoryBytes: number;
+  trustedProxies: string[];
+  exemptIps: string[];
+  allowNoOrigin: boolean;
 }
 
 type Kind =
@@ -240,6 +254,128 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "",
     help: "full RTCIceServer[] JSON; replaces STUN_URLS and TURN_*",
   },
+  {
+    key: "maxConnections",
+    env: "MAX_CONNECTIONS",
+    kind: "int",
+    default: "16000",
+    min: 1,
+    max: 1_000_000,
+    help: "open WebSockets per instance; more get 503",
+  },
+  {
+    key: "maxConnectionsPerIp",
+    env: "MAX_CONNECTIONS_PER_IP",
+    kind: "int",
+    default: "20",
+    min: 1,
+    max: 1_000_000,
+    help: "open WebSockets per client address; more get 429",
+  },
+  {
+    key: "handshakeRate",
+    env: "HANDSHAKE_RATE",
+    kind: "int",
+    default: "10",
+    min: 1,
+    max: 1_000_000,
+    help: "WebSocket handshakes per second per client address (burst: twice)",
+  },
+  {
+    key: "joinRate",
+    env: "JOIN_RATE",
+    kind: "int",
+    default: "5",
+    min: 1,
+    max: 1_000_000,
+    help: "join attempts per second per client address (burst: twice)",
+  },
+  {
+    key: "messageRate",
+    env: "MESSAGE_RATE",
+    kind: "int",
+    default: "50",
+    min: 1,
+    max: 1_000_000,
+    help: "messages per second per socket, sustained",
+  },
+  {
+    key: "messageBurst",
+    env: "MESSAGE_BURST",
+    kind: "int",
+    default: "200",
+    min: 1,
+    max: 1_000_000,
+    help: "messages a socket may send at once (an ICE trickle fits)",
+  },
+  {
+    key: "candidateBurst",
+    env: "CANDIDATE_BURST",
+    kind: "int",
+    default: "100",
+    min: 1,
+    max: 1_000_000,
+    help:
+      "ICE candidates a peer may send at once (refilled at a tenth per second)",
+  },
+  {
+    key: "maxSdpBytes",
+    env: "MAX_SDP_SIZE",
+    kind: "bytes",
+    default: "32KiB",
+    min: 256,
+    max: 1024 * 1024,
+    help: "largest SDP in a signal's data.description.sdp",
+  },
+  {
+    key: "maxCandidateBytes",
+    env: "MAX_CANDIDATE_SIZE",
+    kind: "bytes",
+    default: "1KiB",
+    min: 64,
+    max: 1024 * 1024,
+    help: "largest ICE candidate in a signal's data.candidate.candidate",
+  },
+  {
+    key: "maxBufferedBytes",
+    env: "MAX_BUFFERED",
+    kind: "bytes",
+    default: "1MiB",
+    min: 1024,
+    max: 1024 * 1024 * 1024,
+    help:
+      "send buffer of a socket; a client that reads slower is closed (4002)",
+  },
+  {
+    key: "maxMemoryBytes",
+    env: "MAX_MEMORY",
+    kind: "bytes",
+    default: "2GiB",
+    min: 16 * 1024 * 1024,
+    max: 1024 * 1024 * 1024 * 1024,
+    help: "process memory (RSS) above which new sockets get 503",
+  },
+  {
+    key: "trustedProxies",
+    env: "TRUSTED_PROXIES",
+    kind: "list",
+    default: "",
+    help: "proxy addresses whose X-Forwarded-For names the client",
+  },
+  {
+    key: "exemptIps",
+    env: "EXEMPT_IPS",
+    kind: "list",
+    default: "",
+    help: "client addresses no per-address limit applies to (load tests)",
+  },
+  {
+    key: "allowNoOrigin",
+    env: "ALLOW_NO_ORIGIN",
+    kind: "bool",
+    default: "true",
+    help: "accept WebSockets without an Origin header (non-browser clients)",
+  },
 ];
 
 /** A configuration value that cannot be used, named for the person fixing it. */
@@ -337,8 +473,13 @@ export function helpText(): string {
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-const BYTES = /^(\d+)(B|KiB|MiB)?$/;
-const BYTE_UNITS = { B: 1, KiB: 1024, MiB: 1024 * 1024 } as const;
+const BYTES = /^(\d+)(B|KiB|MiB|GiB)?$/;
+const BYTE_UNITS = {
+  B: 1,
+  KiB: 1024,
+  MiB: 1024 * 1024,
+  GiB: 1024 * 1024 * 1024,
+} as const;
 
 /** Parses `30s`, `5m`, `1h` or `250ms` into milliseconds. */
 export function parseDuration(text: string): number | undefined {

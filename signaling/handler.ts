@@ -11,6 +11,7 @@
 import type { Hub } from "./hub.ts";
 import type { RoomStore } from "../storage/mod.ts";
 import { checkHandshake, upgradeToPeer } from "./websocket.ts";
+import { clientAddress, type ClientLimiter, type Refusal } from "./limits.ts";
 
 /** One static file the handler serves. */
 export interface Asset {
@@ -36,6 +37,16 @@ export interface HandlerOptions {
   enableCors?: boolean;
   /** @default {60} */
   idleTimeoutSec?: number;
+  /** Accept WebSockets that carry no Origin header. @default {true} */
+  allowNoOrigin?: boolean;
+  /** Open WebSockets per instance; more get 503. @default {16000} */
+  maxConnections?: number;
+  /** Per-address limits; none when absent. */
+  limiter?: ClientLimiter;
+  /** Proxies whose `X-Forwarded-For` is believed. @default {[]} */
+  trustedProxies?: readonly string[];
+  /** Whether the process is over its memory bound. @default {() => false} */
+  overloaded?: () => boolean;
   /** @default {Date.now} */
   now?: () => number;
 }
@@ -72,7 +83,11 @@ export function createHandler(
   const allowed = new Set(
     (options.allowedOrigins ?? []).map((o) => normalizeOrigin(o)),
   );
-  const upgradeOptions = { idleTimeoutSec: options.idleTimeoutSec ?? 60 };
+  const idleTimeoutSec = options.idleTimeoutSec ?? 60;
+  const maxConnections = options.maxConnections ?? 16000;
+  const trustedProxies = new Set(options.trustedProxies ?? []);
+  const overloaded = options.overloaded ?? (() => false);
+  const limiter = options.limiter;
 
   async function health(): Promise<Response> {
     let db = "ok";
@@ -100,7 +115,8 @@ export function createHandler(
   function originAllowed(req: Request, url: URL): boolean {
     const origin = req.headers.get("origin");
     // Non-browser clients send no Origin; browsers always do on WebSockets.
-    if (origin === null || options.enableCors) return true;
+    if (origin === null) return options.allowNoOrigin ?? true;
+    if (options.enableCors) return true;
     const normalized = normalizeOrigin(origin);
     if (normalized === undefined) return false;
     if (allowed.size > 0) return allowed.has(normalized);
@@ -121,16 +137,45 @@ export function createHandler(
     });
   }
 
-  return (req) => {
+  function socket(req: Request, url: URL, remote: string): Response {
+    const bad = checkHandshake(req);
+    if (bad) return bad;
+    if (!originAllowed(req, url)) {
+      return new Response("Origin not allowed\n", { status: 403 });
+    }
+    if (deps.hub.draining) return unavailable("Server is restarting", 2);
+    if (deps.hub.snapshot().connections >= maxConnections) {
+      return unavailable("Server is full", 10);
+    }
+    if (overloaded()) return unavailable("Server is short of memory", 10);
+    if (!limiter) return upgradeToPeer(req, deps.hub, { idleTimeoutSec });
+    const ip = clientAddress(req, remote, trustedProxies);
+    const admitted = limiter.admit(ip);
+    if (isRefusal(admitted)) {
+      return new Response(
+        admitted.reason === "sockets"
+          ? "Too many open connections from your address\n"
+          : "Too many connection attempts from your address\n",
+        {
+          status: 429,
+          headers: { "retry-after": String(admitted.retryAfterSec) },
+        },
+      );
+    }
+    return upgradeToPeer(req, deps.hub, {
+      idleTimeoutSec,
+      client: {
+        allowJoin: () => limiter.allowJoin(ip),
+        onClose: admitted.release,
+      },
+    });
+  }
+
+  return (req, info) => {
     const url = new URL(req.url);
     const path = url.pathname;
     if (path === "/ws") {
-      const bad = checkHandshake(req);
-      if (bad) return bad;
-      if (!originAllowed(req, url)) {
-        return new Response("Origin not allowed\n", { status: 403 });
-      }
-      return upgradeToPeer(req, deps.hub, upgradeOptions);
+      return socket(req, url, remoteHost(info));
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("Method not allowed\n", {
@@ -144,6 +189,17 @@ export function createHandler(
   };
 }
 
+function unavailable(message: string, retryAfterSec: number): Response {
+  return new Response(`${message}; try again shortly\n`, {
+    status: 503,
+    headers: { "retry-after": String(retryAfterSec) },
+  });
+}
+
+function isRefusal(value: Refusal | { release(): void }): value is Refusal {
+  return "reason" in value;
+}
+
 /** `scheme://host[:port]` in canonical form, or undefined if not a URL. */
 function normalizeOrigin(origin: string): string | undefined {
   try {
@@ -153,4 +209,9 @@ function normalizeOrigin(origin: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+function remoteHost(info: Deno.ServeHandlerInfo | undefined): string {
+  const addr = info?.remoteAddr;
+  return addr && "hostname" in addr ? addr.hostname : "unknown";
 }

@@ -17,10 +17,12 @@
  * @module
  */
 import {
+  type ClientMessage,
   CLOSE,
   type CloseCode,
   encode,
   ERROR_CODES,
+  inspectSignalData,
   type JoinMessage,
   type Limits,
   parseClientMessage,
@@ -32,6 +34,7 @@ import {
 } from "./protocol.ts";
 import { newToken, randomId, secretMatches, splitToken } from "./ids.ts";
 import type { IceServerList } from "./ice_servers.ts";
+import { TokenBucket } from "./limits.ts";
 import { type Logger, SILENT_LOGGER } from "./log.ts";
 import {
   type PeerRecord,
@@ -71,6 +74,22 @@ export interface HubOptions {
   sweepBatch?: number;
   /** A socket whose send buffer passes this is closed. @default {1_048_576} */
   maxBufferedBytes?: number;
+  /** Sustained messages per second per socket. @default {50} */
+  messageRate?: number;
+  /** Messages a socket may send at once. @default {200} */
+  messageBurst?: number;
+  /** Candidates a peer may send at once; refilled at a tenth per second. @default {100} */
+  candidateBurst?: number;
+  /** @default {32_768} */
+  maxSdpBytes?: number;
+  /** @default {1024} */
+  maxCandidateBytes?: number;
+  /**
+   * Called with every parsed message before it is handled. A test hook: a
+   * hook that throws shows how the hub survives a fault in a handler.
+   * @default {undefined}
+   */
+  inspect?: (msg: ClientMessage) => void;
   /** ICE servers handed to a peer in `joined`. @default {no servers} */
   iceServers?: (peerId: string) => IceServerList;
   /** @default {Date.now} */
@@ -133,10 +152,16 @@ export class Hub {
       pingIntervalMs: 20_000,
       sweepBatch: 200,
       maxBufferedBytes: 1_048_576,
+      messageRate: 50,
+      messageBurst: 200,
+      candidateBurst: 100,
+      maxSdpBytes: 32_768,
+      maxCandidateBytes: 1024,
+      inspect: () => {},
       iceServers: () => ({ iceServers: [] }),
       now: Date.now,
       log: SILENT_LOGGER,
-      ...options,
+      ...definedOnly(options),
     };
   }
 
@@ -168,9 +193,14 @@ export class Hub {
     return await this.#store.markAllAway(this.#options.now());
   }
 
+  /** Whether the hub is shutting down and takes no new sockets. */
+  get draining(): boolean {
+    return this.#closed;
+  }
+
   /** Takes a new socket; the returned connection gets its events. */
-  connect(socket: PeerSocket): Connection {
-    const conn = new Connection(this, socket, this.#options);
+  connect(socket: PeerSocket, client: ClientHooks = {}): Connection {
+    const conn = new Connection(this, socket, this.#options, client);
     if (this.#closed) {
       conn.close(CLOSE.restart);
       return conn;
@@ -492,11 +522,37 @@ export class Hub {
   }
 }
 
+/** `options` without the fields set to undefined, which would hide defaults. */
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(options).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
+}
+
+/** What a connection may ask about the client address behind it. */
+export interface ClientHooks {
+  /** Whether the address may make another join attempt now. */
+  allowJoin?: () => boolean;
+  /** Called once when the socket closes. */
+  onClose?: () => void;
+}
+
+/**
+ * Rate-limited messages in a row after which the socket is closed: a client
+ * that keeps sending into a refusal is not going to slow down.
+ */
+const RATE_LIMIT_STREAK_CLOSE = 50;
+
 /** One WebSocket's protocol state. */
 export class Connection {
   readonly #hub: Hub;
   readonly #socket: PeerSocket;
   readonly #options: Required<HubOptions>;
+  readonly #client: ClientHooks;
+  readonly #messages: TokenBucket;
+  readonly #candidates: TokenBucket;
+  readonly #joins: TokenBucket;
+  #refusedStreak = 0;
   #session?: Session;
   #budget: number;
   #busy = false;
@@ -504,11 +560,31 @@ export class Connection {
   #joinTimer?: ReturnType<typeof setTimeout>;
   #closed = false;
 
-  constructor(hub: Hub, socket: PeerSocket, options: Required<HubOptions>) {
+  constructor(
+    hub: Hub,
+    socket: PeerSocket,
+    options: Required<HubOptions>,
+    client: ClientHooks = {},
+  ) {
     this.#hub = hub;
     this.#socket = socket;
     this.#options = options;
+    this.#client = client;
     this.#budget = options.errorBudget;
+    const now = options.now;
+    this.#messages = new TokenBucket(
+      options.messageRate,
+      options.messageBurst,
+      now,
+    );
+    this.#candidates = new TokenBucket(
+      options.candidateBurst / 10,
+      options.candidateBurst,
+      now,
+    );
+    // A page joins once, and again after a room-full or a bad token: five
+    // attempts at once, then one every two seconds.
+    this.#joins = new TokenBucket(0.5, 5, now);
     this.#armJoinTimer();
   }
 
@@ -539,6 +615,7 @@ export class Connection {
     clearTimeout(this.#joinTimer);
     this.#backlog = [];
     this.#hub.forget(this);
+    this.#client.onClose?.();
     const session = this.#session;
     if (session) {
       this.detach();
@@ -597,12 +674,24 @@ export class Connection {
         this.close(CLOSE.tooLarge);
         return;
       }
+      if (!this.#messages.take()) {
+        this.#rateLimited("Too many messages; slow down");
+        return;
+      }
+      this.#refusedStreak = 0;
       const msg = parseClientMessage(raw);
       ref = msg.ref;
+      this.#options.inspect(msg);
       switch (msg.type) {
-        case "signal":
+        case "signal": {
+          const { candidate } = inspectSignalData(msg.data, this.#options, ref);
+          if (candidate && !this.#candidates.take()) {
+            this.#rateLimited("Too many ICE candidates; slow down", ref);
+            return;
+          }
           this.#hub.relay(this, raw, msg);
           return;
+        }
         case "ping":
           this.send(
             msg.ref === undefined
@@ -617,6 +706,10 @@ export class Connection {
               "This socket already joined a room; send leave first",
               msg.ref,
             );
+          }
+          if (!this.#joins.take() || this.#client.allowJoin?.() === false) {
+            this.#rateLimited("Too many join attempts; wait a little", ref);
+            return;
           }
           this.#await(this.#hub.join(this, msg), msg.ref);
           return;
@@ -671,6 +764,14 @@ export class Connection {
     this.send(encode(msg));
     if (ERROR_CODES[failure.code].budget && --this.#budget <= 0) {
       this.close(CLOSE.protocolError);
+    }
+  }
+
+  /** Refuses a message; a client that keeps pushing is closed. */
+  #rateLimited(message: string, ref?: ProtocolError["ref"]): void {
+    this.#fail(new ProtocolError("rate-limited", message, ref), ref);
+    if (++this.#refusedStreak >= RATE_LIMIT_STREAK_CLOSE) {
+      this.close(CLOSE.rateLimited);
     }
   }
 

@@ -117,6 +117,8 @@ export const ERROR_CODES = {
   "invalid-name": { budget: true },
   "not-joined": { budget: true },
   "already-joined": { budget: true },
+  "too-large": { budget: true },
+  "rate-limited": { budget: false },
   "invalid-token": { budget: false },
   "room-full": { budget: false },
   "unknown-peer": { budget: false },
@@ -140,6 +142,7 @@ export const CLOSE = {
   protocolError: { code: 4500, reason: "protocol-error" },
   replaced: { code: 4501, reason: "replaced" },
   tooLarge: { code: 4502, reason: "too-large" },
+  rateLimited: { code: 4503, reason: "rate-limited" },
 } as const;
 
 /** One entry of {@linkcode CLOSE}. */
@@ -321,6 +324,54 @@ export function relayedSignal(
     return `${raw.slice(0, end)},"from":${JSON.stringify(from)}}`;
   }
   return JSON.stringify({ type: "signal", data: msg.data, from });
+}
+
+/** Size limits on the fields of Parley's own signal conventions. */
+export interface SignalFieldLimits {
+  maxSdpBytes: number;
+  maxCandidateBytes: number;
+}
+
+/**
+ * Checks the two fields of a signal's `data` whose size matters, following
+ * the client conventions in `docs/protocol.md` (`description.sdp` and
+ * `candidate.candidate`), and says whether the signal carries a candidate.
+ * Everything else in `data` stays opaque.
+ */
+export function inspectSignalData(
+  data: unknown,
+  limits: SignalFieldLimits,
+  ref?: Ref,
+): { candidate: boolean } {
+  if (typeof data !== "object" || data === null) return { candidate: false };
+  const { description, candidate } = data as Record<string, unknown>;
+  if (typeof description === "object" && description !== null) {
+    const sdp = (description as Record<string, unknown>).sdp;
+    if (
+      typeof sdp === "string" &&
+      utf8LengthUpTo(sdp, limits.maxSdpBytes) === Infinity
+    ) {
+      throw new ProtocolError(
+        "too-large",
+        `SDP is larger than ${limits.maxSdpBytes} bytes`,
+        ref,
+      );
+    }
+  }
+  if (typeof candidate === "object" && candidate !== null) {
+    const line = (candidate as Record<string, unknown>).candidate;
+    if (
+      typeof line === "string" &&
+      utf8LengthUpTo(line, limits.maxCandidateBytes) === Infinity
+    ) {
+      throw new ProtocolError(
+        "too-large",
+        `ICE candidate is larger than ${limits.maxCandidateBytes} bytes`,
+        ref,
+      );
+    }
+  }
+  return { candidate: candidate !== undefined && candidate !== null };
 }
 
 /** Serialises a server message. */

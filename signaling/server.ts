@@ -7,8 +7,9 @@
  */
 import type { Config } from "./config.ts";
 import { type Asset, createHandler } from "./handler.ts";
-import { Hub } from "./hub.ts";
+import { Hub, type HubOptions } from "./hub.ts";
 import { createIceServers } from "./ice_servers.ts";
+import { ClientLimiter } from "./limits.ts";
 import { type Logger, SILENT_LOGGER } from "./log.ts";
 import type { RoomStore } from "../storage/mod.ts";
 
@@ -26,6 +27,8 @@ export interface ServerOptions {
   version?: string;
   /** @default {Date.now} */
   now?: () => number;
+  /** Test hook, see {@linkcode HubOptions.inspect}. */
+  inspect?: HubOptions["inspect"];
 }
 
 /** A running instance. */
@@ -60,6 +63,13 @@ export async function startServer(
     maxMessageBytes: config.maxMessageBytes,
     pingIntervalMs: config.pingIntervalMs,
     sweepBatch: config.sweepBatch,
+    maxBufferedBytes: config.maxBufferedBytes,
+    messageRate: config.messageRate,
+    messageBurst: config.messageBurst,
+    candidateBurst: config.candidateBurst,
+    maxSdpBytes: config.maxSdpBytes,
+    maxCandidateBytes: config.maxCandidateBytes,
+    inspect: options.inspect,
     iceServers: createIceServers(config, { now }),
     now,
     log,
@@ -67,13 +77,38 @@ export async function startServer(
   const recovered = await hub.recover();
   if (recovered > 0) log.info("sessions.recovered", { peers: recovered });
 
+  const limiter = new ClientLimiter({
+    maxSocketsPerIp: config.maxConnectionsPerIp,
+    handshakesPerSec: config.handshakeRate,
+    joinsPerSec: config.joinRate,
+    exempt: config.exemptIps,
+    now,
+  });
+  // Deno buffers a fragmented message, or one frame up to 64 MiB, before the
+  // application sees it. The application cannot stop that, so it refuses new
+  // sockets while the process is over its memory bound.
+  let overloaded = false;
+  const watchdog = setInterval(() => {
+    const rss = Deno.memoryUsage().rss;
+    if ((rss > config.maxMemoryBytes) !== overloaded) {
+      overloaded = !overloaded;
+      log.warn(overloaded ? "memory.over" : "memory.ok", { rss });
+    }
+    limiter.prune();
+  }, 1000);
+
   const handler = createHandler(
     { hub, store: deps.store, assets: deps.assets },
     {
       version: options.version,
       allowedOrigins: config.allowedOrigins,
       enableCors: config.enableCors,
+      allowNoOrigin: config.allowNoOrigin,
       idleTimeoutSec: config.idleTimeoutSec,
+      maxConnections: config.maxConnections,
+      trustedProxies: config.trustedProxies,
+      limiter,
+      overloaded: () => overloaded,
       now,
     },
   );
@@ -121,6 +156,7 @@ export async function startServer(
     shutdown() {
       stopping ??= (async () => {
         clearInterval(sweeper);
+        clearInterval(watchdog);
         hub.shutdown();
         await server.shutdown();
         deps.store.close();

@@ -5,12 +5,14 @@
  *
  * @module
  */
-import type { Hub } from "./hub.ts";
+import type { ClientHooks, Hub } from "./hub.ts";
 
 /** Options for {@linkcode upgradeToPeer}. */
 export interface UpgradeOptions {
   /** Seconds between WebSocket pings; a socket that misses one is closed. */
   idleTimeoutSec: number;
+  /** What the connection may ask about its client address. */
+  client?: ClientHooks;
 }
 
 const KEY = /^[A-Za-z0-9+/]{22}==$/;
@@ -63,13 +65,14 @@ export function upgradeToPeer(
       idleTimeout: options.idleTimeoutSec,
     });
   } catch (error) {
+    options.client?.onClose?.();
     const message = error instanceof Error ? error.message : String(error);
     return new Response(`Bad WebSocket handshake: ${message}\n`, {
       status: 400,
     });
   }
   const { socket, response } = upgraded;
-  const conn = hub.connect(socket);
+  const conn = hub.connect(socket, options.client);
   socket.onmessage = (event) => {
     conn.receive(typeof event.data === "string" ? event.data : null);
   };
