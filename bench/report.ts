@@ -1,0 +1,257 @@
+/**
+ * Turns the results of a run into the Markdown tables `run.ts` prints and
+ * `docs/benchmarks.md` quotes: Parley beside the bare relay, with the ratio
+ * and the target for each figure.
+ *
+ * @module
+ */
+import type {
+  ConnectionsResult,
+  CoreUse,
+  JoinResult,
+  RampResult,
+  RelayResult,
+} from "./scenarios.ts";
+import { faultCount } from "./generators.ts";
+
+/** Both servers' result of one scenario. */
+export interface Pairwise<T> {
+  parley: T;
+  bare: T;
+}
+
+/** Everything a run measured; absent scenarios were not run. */
+export interface BenchResults {
+  machine: {
+    date: string;
+    nproc: number;
+    cpuModel: string;
+    deno: string;
+    pinned: boolean;
+  };
+  averageFrameBytes: number;
+  connections?: Pairwise<ConnectionsResult>;
+  join?: Pairwise<JoinResult>;
+  latency?: Pairwise<RelayResult>;
+  cpu?: Pairwise<RelayResult>;
+  ramp?: Pairwise<RampResult>;
+}
+
+const ms = (v: number) => `${v < 1 ? v.toFixed(3) : v.toFixed(2)} ms`;
+const us = (v: number) => `${v.toFixed(1)} µs`;
+const kib = (v: number) => `${v.toFixed(1)} KiB`;
+const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
+const rate = (v: number) => `${Math.round(v).toLocaleString("en-US")}/s`;
+const ratio = (a: number, b: number) => b > 0 ? `${(a / b).toFixed(2)}×` : "–";
+const mark = (met: boolean) => met ? "met" : "**missed**";
+
+function coresText(c: CoreUse): string {
+  return `${pct(c.server)} / ${pct(c.generator)} / ${pct(c.rest)}`;
+}
+
+/** The summary table: one row per target. */
+export function summaryTable(r: BenchResults): string {
+  const rows: string[][] = [];
+  if (r.cpu) {
+    const p = r.cpu.parley.serverCpuPerMsgUs;
+    const b = r.cpu.bare.serverCpuPerMsgUs;
+    rows.push([
+      `Server CPU per relayed message (${rate(r.cpu.parley.rate)})`,
+      us(p),
+      us(b),
+      ratio(p, b),
+      "≤ 1.2× bare",
+      mark(p <= 1.2 * b),
+    ]);
+  }
+  if (r.connections) {
+    const p = r.connections.parley;
+    const b = r.connections.bare;
+    rows.push([
+      `Idle memory per connection (${
+        p.idleConnections.toLocaleString("en-US")
+      } joined)`,
+      kib(p.memPerConnKiB),
+      kib(b.memPerConnKiB),
+      ratio(p.memPerConnKiB, b.memPerConnKiB),
+      "≤ 1.15× bare",
+      mark(p.memPerConnKiB <= 1.15 * b.memPerConnKiB),
+    ]);
+    rows.push([
+      "Server CPU per connect + join",
+      us(p.setupCpuUs),
+      us(b.setupCpuUs),
+      ratio(p.setupCpuUs, b.setupCpuUs),
+      "–",
+      "–",
+    ]);
+  }
+  if (r.latency) {
+    const p = r.latency.parley.latency;
+    const b = r.latency.bare.latency;
+    rows.push([
+      `Relay latency p50 / p99 at ${rate(r.latency.parley.rate)}`,
+      `${ms(p.p50)} / ${ms(p.p99)}`,
+      `${ms(b.p50)} / ${ms(b.p99)}`,
+      ratio(p.p99, b.p99),
+      "p99 ≤ 1 ms",
+      mark(p.p99 <= 1),
+    ]);
+  }
+  if (r.join) {
+    const p = r.join.parley.latency;
+    const b = r.join.bare.latency;
+    rows.push([
+      `Connect + join latency p50 / p99 at ${
+        rate(r.join.parley.rate)
+      } (SQLite)`,
+      `${ms(p.p50)} / ${ms(p.p99)}`,
+      `${ms(b.p50)} / ${ms(b.p99)}`,
+      ratio(p.p99, b.p99),
+      "p99 ≤ 5 ms",
+      mark(p.p99 <= 5),
+    ]);
+  }
+  if (r.ramp) {
+    const p = r.ramp.parley;
+    const b = r.ramp.bare;
+    rows.push([
+      "Highest relay rate with p99 ≤ 50 ms",
+      rate(p.maxRate),
+      rate(b.maxRate),
+      ratio(p.maxRate, b.maxRate),
+      "≥ 100,000/s",
+      mark(p.maxRate >= 100_000),
+    ]);
+  }
+  if (r.connections) {
+    const p = r.connections.parley;
+    const b = r.connections.bare;
+    const clean = (c: ConnectionsResult) =>
+      c.peakConnections >= c.maxConnections && faultCount(c.faults) === 0 &&
+      c.roundReceived === c.roundSent;
+    const text = (c: ConnectionsResult) =>
+      `${c.peakConnections.toLocaleString("en-US")}, ${
+        faultCount(c.faults)
+      } errors`;
+    rows.push([
+      `${p.maxConnections.toLocaleString("en-US")} concurrent connections`,
+      text(p),
+      text(b),
+      "–",
+      "no errors",
+      mark(clean(p)),
+    ]);
+  }
+  return table(
+    ["Figure", "Parley", "Bare relay", "Ratio", "Target", ""],
+    rows,
+  );
+}
+
+/** The detail tables: CPU split and every ramp step. */
+export function detailTables(r: BenchResults): string {
+  const out: string[] = [];
+  const rows: string[][] = [];
+  const add = (name: string, p: CoreUse, b: CoreUse, extra: string) =>
+    rows.push([name, coresText(p), coresText(b), extra]);
+  if (r.connections) {
+    const { parley: p, bare: b } = r.connections;
+    add(
+      "connect + join (as fast as possible)",
+      p.setupCores,
+      b.setupCores,
+      `${rate(p.connectsPerSec)} vs ${rate(b.connectsPerSec)}; RSS ${
+        (p.rssBeforeKiB / 1024).toFixed(0)
+      }→${(p.rssIdleKiB / 1024).toFixed(0)}→${
+        (p.rssPeakKiB / 1024).toFixed(0)
+      } MiB vs ${(b.rssBeforeKiB / 1024).toFixed(0)}→${
+        (b.rssIdleKiB / 1024).toFixed(0)
+      }→${(b.rssPeakKiB / 1024).toFixed(0)} MiB`,
+    );
+  }
+  if (r.join) {
+    const { parley: p, bare: b } = r.join;
+    add(
+      `joins at ${rate(p.rate)}`,
+      p.cores,
+      b.cores,
+      `server CPU per join ${us(p.serverCpuPerJoinUs)} vs ${
+        us(b.serverCpuPerJoinUs)
+      }`,
+    );
+  }
+  if (r.latency) {
+    const { parley: p, bare: b } = r.latency;
+    add(
+      `relay at ${rate(p.rate)}`,
+      p.cores,
+      b.cores,
+      `max ${ms(p.latency.max)} vs ${ms(b.latency.max)}`,
+    );
+  }
+  if (r.cpu) {
+    const { parley: p, bare: b } = r.cpu;
+    add(
+      `relay at ${rate(p.rate)}`,
+      p.cores,
+      b.cores,
+      `sent ${rate(p.achievedRate)} vs ${rate(b.achievedRate)}; p99 ${
+        ms(p.latency.p99)
+      } vs ${ms(b.latency.p99)}`,
+    );
+  }
+  if (rows.length) {
+    out.push(
+      "CPU used during each step, in cores (server / generator / rest of the machine):\n",
+    );
+    out.push(table(["Step", "Parley", "Bare relay", "Notes"], rows));
+  }
+  if (r.ramp) {
+    for (const kind of ["parley", "bare"] as const) {
+      const ramp = r.ramp[kind];
+      out.push(
+        `\nRamp, ${
+          kind === "parley" ? "Parley" : "bare relay"
+        } (stopped: ${ramp.stoppedBy}):\n`,
+      );
+      out.push(table(
+        [
+          "Target",
+          "Sent",
+          "p50",
+          "p99",
+          "Server",
+          "Generator",
+          "Rest",
+          "CPU/msg",
+        ],
+        ramp.steps.map((s) => [
+          rate(s.rate),
+          rate(s.achievedRate),
+          ms(s.latency.p50),
+          ms(s.latency.p99),
+          pct(s.cores.server),
+          pct(s.cores.generator),
+          pct(s.cores.rest),
+          us(s.serverCpuPerMsgUs),
+        ]),
+      ));
+    }
+  }
+  return out.join("\n");
+}
+
+/** A Markdown table. */
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length))
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (c ?? "").padEnd(widths[i])).join(" | ")} |`;
+  return [
+    line(head),
+    `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`,
+    ...rows.map(line),
+  ].join("\n");
+}

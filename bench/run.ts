@@ -1,0 +1,294 @@
+/**
+ * `deno task bench`: Parley's load benchmark. Starts Parley (`main.ts`, with
+ * a temporary SQLite file) and the bare Deno relay of `baseline_relay.ts` as
+ * real processes on one core, drives them from load generator processes on
+ * another, speaking Parley's protocol over loopback, and prints each figure
+ * for both servers with their ratio, so the figures hold on a noisy machine.
+ * Then it runs the `deno bench` micro-benchmarks of the hot functions.
+ *
+ * Scenarios (`BENCH_SCENARIOS`, comma-separated, default all):
+ * - `connections`: RSS per idle joined connection at 15,000, server CPU per
+ *   connect + join, then 19,000 concurrent connections relaying one message
+ *   each with no errors;
+ * - `join`: connect + join + `joined` latency at 500 joins/s;
+ * - `latency`: relay latency at 2,000 msg/s;
+ * - `cpu`: server CPU per relayed message at a fixed high rate;
+ * - `ramp`: the highest rate with p99 ≤ 50 ms.
+ *
+ * Knobs: `BENCH_QUICK=1` (a tenth of the counts), `BENCH_SCALE` (multiplies
+ * counts and durations), `BENCH_CONNECTIONS`, `BENCH_MAX_CONNECTIONS`,
+ * `BENCH_JOIN_RATE`, `BENCH_LATENCY_RATE`, `BENCH_CPU_RATE`, `BENCH_RAMP`
+ * (rates), `BENCH_STEP_SEC`, `BENCH_PAIRS`, `BENCH_SERVER_CPU`,
+ * `BENCH_GENERATOR_CPU`, `BENCH_JSON` (write results to this file),
+ * `BENCH_PROFILE=1` (V8 CPU profile of both servers in the `cpu` step),
+ * `BENCH_MICRO=0` (skip the micro-benchmarks).
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { averageFrameBytes } from "./messages.ts";
+import { cpuCount, cpuModel } from "./procfs.ts";
+import { summarizeProfiles } from "./profile.ts";
+import {
+  type BenchResults,
+  detailTables,
+  type Pairwise,
+  summaryTable,
+} from "./report.ts";
+import {
+  type BenchConfig,
+  connections,
+  joinRate,
+  ramp,
+  relayCpu,
+  relayLatency,
+} from "./scenarios.ts";
+import { type ServerKind, taskset } from "./servers.ts";
+
+/** Every scenario, in the order a run takes them. */
+export const SCENARIOS = [
+  "connections",
+  "join",
+  "latency",
+  "cpu",
+  "ramp",
+] as const;
+
+/** One scenario's name. */
+export type Scenario = (typeof SCENARIOS)[number];
+
+/** The micro-benchmark files `deno task bench` runs after the load test. */
+export const MICRO_BENCHES = [
+  "signaling/protocol_bench.ts",
+  "signaling/hub_bench.ts",
+  "storage/sqlite_store_bench.ts",
+];
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+/** Reads the run's configuration from environment variables. */
+export function configFromEnv(
+  env: Record<string, string | undefined>,
+  tempDir: string,
+): { config: BenchConfig; scenarios: Scenario[] } {
+  const num = (name: string, fallback: number) => {
+    const text = env[name];
+    if (text === undefined || text === "") return fallback;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0) {
+      throw new RangeError(`${name} must be a number, not "${text}"`);
+    }
+    return n;
+  };
+  const quick = ["1", "true", "yes"].includes(env.BENCH_QUICK ?? "");
+  const scale = num("BENCH_SCALE", quick ? 0.1 : 1);
+  const count = (n: number) => Math.max(10, Math.round(n * scale));
+  const latencyRate = num("BENCH_LATENCY_RATE", 2000);
+  const cpuRate = num("BENCH_CPU_RATE", 30_000);
+  const joinRate = num("BENCH_JOIN_RATE", 500);
+  const rampRates = (env.BENCH_RAMP ??
+    "10000,20000,30000,40000,50000,60000,80000,100000,120000")
+    .split(",").map((s) => Number(s.trim())).filter((n) => n > 0);
+  const scenarios = (env.BENCH_SCENARIOS ?? SCENARIOS.join(","))
+    .split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const s of scenarios) {
+    if (!(SCENARIOS as readonly string[]).includes(s)) {
+      throw new RangeError(
+        `Unknown scenario "${s}" in BENCH_SCENARIOS; known: ${
+          SCENARIOS.join(", ")
+        }`,
+      );
+    }
+  }
+  return {
+    scenarios: scenarios as Scenario[],
+    config: {
+      idleConnections: count(num("BENCH_CONNECTIONS", 15_000)),
+      maxConnections: count(num("BENCH_MAX_CONNECTIONS", 19_000)),
+      connectionsPerWorker: 5000,
+      connectConcurrency: 64,
+      joinRate,
+      joinCount: count(joinRate * 4),
+      latencyRate,
+      latencyCount: count(latencyRate * 5),
+      cpuRate,
+      cpuCount: count(cpuRate * 5),
+      rampRates,
+      rampStepSec: num("BENCH_STEP_SEC", 2.5) * (quick ? 0.4 : 1),
+      rampP99LimitMs: 50,
+      relayPairs: num("BENCH_PAIRS", 100),
+      relayWorkers: 1,
+      fullCheck: false,
+      serverCpu: num("BENCH_SERVER_CPU", 0),
+      generatorCpu: num("BENCH_GENERATOR_CPU", 1),
+      tempDir,
+      cpuProfDir: undefined,
+      progress: (line) => console.error(line),
+    },
+  };
+}
+
+/**
+ * Runs `scenarios` against both servers and returns the figures. Within a
+ * scenario the two servers take turns, the order swapping from one
+ * scenario to the next, so slow drift in the machine's load hits both.
+ */
+export async function runBench(
+  config: BenchConfig,
+  scenarios: readonly Scenario[],
+  options: { profile?: boolean } = {},
+): Promise<BenchResults> {
+  const results: BenchResults = {
+    machine: {
+      date: new Date().toISOString().slice(0, 10),
+      nproc: cpuCount(),
+      cpuModel: cpuModel(),
+      deno: Deno.version.deno,
+      pinned: taskset() !== null,
+    },
+    averageFrameBytes: averageFrameBytes(),
+  };
+  let order: ServerKind[] = ["parley", "bare"];
+  const both = async <T>(
+    name: string,
+    run: (kind: ServerKind, config: BenchConfig) => Promise<T>,
+    runConfig = config,
+  ): Promise<Pairwise<T>> => {
+    config.progress(`${name}:`);
+    const out: Partial<Pairwise<T>> = {};
+    for (const kind of order) out[kind] = await run(kind, runConfig);
+    order = [...order].reverse();
+    return out as Pairwise<T>;
+  };
+  for (const scenario of scenarios) {
+    switch (scenario) {
+      case "connections":
+        results.connections = await both("connections", connections);
+        break;
+      case "join":
+        results.join = await both("join rate", joinRate);
+        break;
+      case "latency":
+        results.latency = await both("relay latency", relayLatency);
+        break;
+      case "cpu": {
+        const profDir = options.profile
+          ? await Deno.makeTempDir({ dir: config.tempDir, prefix: "prof" })
+          : undefined;
+        results.cpu = await both("relay CPU", relayCpu, {
+          ...config,
+          cpuProfDir: profDir,
+        });
+        if (profDir) {
+          config.progress(await summarizeProfiles(profDir));
+        }
+        break;
+      }
+      case "ramp":
+        results.ramp = await both("ramp", ramp);
+        break;
+    }
+  }
+  return results;
+}
+
+/** Warnings about the machine that would make a run fail or mislead. */
+function preflight(config: BenchConfig): string[] {
+  const warnings: string[] = [];
+  try {
+    const [low, high] = Deno.readTextFileSync(
+      "/proc/sys/net/ipv4/ip_local_port_range",
+    ).trim().split(/\s+/).map(Number);
+    if (high - low + 1 < config.maxConnections) {
+      warnings.push(
+        `ephemeral port range ${low}-${high} holds fewer than ${config.maxConnections} connections`,
+      );
+    }
+  } catch {
+    // Not Linux: the scenarios will say what fails.
+  }
+  try {
+    const limits = Deno.readTextFileSync("/proc/self/limits");
+    const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
+    if (soft < config.maxConnections + 100) {
+      warnings.push(
+        `open-file limit ${soft} is too low for ${config.maxConnections} connections in the server`,
+      );
+    }
+  } catch {
+    // As above.
+  }
+  if (cpuCount() < 2) warnings.push("one CPU: server and generator share it");
+  if (taskset() === null) warnings.push("no taskset: processes are not pinned");
+  return warnings;
+}
+
+async function runMicroBenches(): Promise<number> {
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bench",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      ...MICRO_BENCHES,
+    ],
+    cwd: ROOT,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  return code;
+}
+
+async function main(): Promise<number> {
+  const tempDir = await Deno.makeTempDir({ prefix: "parley-bench-" });
+  try {
+    const { config, scenarios } = configFromEnv(Deno.env.toObject(), tempDir);
+    for (const warning of preflight(config)) {
+      console.error(`warning: ${warning}`);
+    }
+    // The orchestrator runs beside the generators, away from the server.
+    const bin = taskset();
+    if (bin) {
+      await new Deno.Command(bin, {
+        args: ["-a", "-pc", String(config.generatorCpu), String(Deno.pid)],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+    }
+    const started = performance.now();
+    const results = await runBench(config, scenarios, {
+      profile: Deno.env.get("BENCH_PROFILE") === "1",
+    });
+    const m = results.machine;
+    console.log(
+      `\nParley load benchmark, ${m.date}: ${m.nproc} × ${m.cpuModel}, Deno ${m.deno}; ` +
+        `server on CPU ${config.serverCpu}, generator on CPU ${config.generatorCpu}` +
+        `${m.pinned ? "" : " (not pinned)"}; frames average ${
+          results.averageFrameBytes.toFixed(0)
+        } B as sent; ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
+    );
+    console.log(summaryTable(results));
+    console.log();
+    console.log(detailTables(results));
+    const jsonPath = Deno.env.get("BENCH_JSON");
+    if (jsonPath) {
+      await Deno.writeTextFile(jsonPath, JSON.stringify(results, null, 2));
+    }
+  } finally {
+    await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+  }
+  if (Deno.env.get("BENCH_MICRO") === "0") {
+    console.log(
+      `\nMicro-benchmarks skipped; run: deno bench --allow-read --allow-write --allow-env ${
+        MICRO_BENCHES.join(" ")
+      }`,
+    );
+    return 0;
+  }
+  console.log("\nMicro-benchmarks (deno bench):\n");
+  return await runMicroBenches();
+}
+
+if (import.meta.main) {
+  Deno.exit(await main());
+}

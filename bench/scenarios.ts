@@ -1,0 +1,483 @@
+/**
+ * The load scenarios. Each runs against one server process started for it,
+ * with its own load generator processes, and returns figures for that
+ * server; `run.ts` runs each for Parley and for the bare relay in turn.
+ *
+ * @module
+ */
+import {
+  faultCount,
+  type Generators,
+  type Merged,
+  split,
+} from "./generators.ts";
+import { Generators as GeneratorSet } from "./generators.ts";
+import { CpuMeter, type CpuSplit, processRssKiB } from "./procfs.ts";
+import { type ServerKind, type ServerProcess, startServer } from "./servers.ts";
+import type { Faults } from "./load_worker.ts";
+
+/** Everything a run can be told; `run.ts` reads it from the environment. */
+export interface BenchConfig {
+  /** Idle connections for the memory figure. */
+  idleConnections: number;
+  /** Concurrent connections for the no-errors figure. */
+  maxConnections: number;
+  /** Connections one generator process holds at most. */
+  connectionsPerWorker: number;
+  /** Connects in flight per generator process. */
+  connectConcurrency: number;
+  joinRate: number;
+  joinCount: number;
+  latencyRate: number;
+  latencyCount: number;
+  cpuRate: number;
+  cpuCount: number;
+  rampRates: number[];
+  rampStepSec: number;
+  rampP99LimitMs: number;
+  /** Pairs that relay in the relay scenarios. */
+  relayPairs: number;
+  /** Generator processes for the relay scenarios. */
+  relayWorkers: number;
+  /** Parse every relayed frame as JSON too (slower; for the smoke test). */
+  fullCheck: boolean;
+  serverCpu: number;
+  generatorCpu: number;
+  tempDir: string;
+  /** Write V8 CPU profiles of the servers here. */
+  cpuProfDir?: string;
+  /** Progress lines go here. */
+  progress: (line: string) => void;
+}
+
+/** Latency figures of one step, in milliseconds. */
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** CPU use of one step, in cores (1 = one core busy the whole step). */
+export interface CoreUse {
+  server: number;
+  generator: number;
+  rest: number;
+}
+
+/** Result of the connections scenario (idle memory, setup, 19k). */
+export interface ConnectionsResult {
+  idleConnections: number;
+  rssBeforeKiB: number;
+  rssIdleKiB: number;
+  memPerConnKiB: number;
+  setupCpuUs: number;
+  connectsPerSec: number;
+  setupCores: CoreUse;
+  maxConnections: number;
+  /** Connections open and joined at the peak. */
+  peakConnections: number;
+  rssPeakKiB: number;
+  roundSent: number;
+  roundReceived: number;
+  faults: Faults;
+}
+
+/** Result of the join-rate scenario. */
+export interface JoinResult {
+  rate: number;
+  joins: number;
+  latency: LatencySummary;
+  serverCpuPerJoinUs: number;
+  maxLagMs: number;
+  cores: CoreUse;
+  faults: Faults;
+}
+
+/** Result of one fixed-rate relay step. */
+export interface RelayResult {
+  rate: number;
+  achievedRate: number;
+  sent: number;
+  received: number;
+  latency: LatencySummary;
+  serverCpuPerMsgUs: number;
+  maxLagMs: number;
+  cores: CoreUse;
+  faults: Faults;
+}
+
+/** Result of the ramp. */
+export interface RampResult {
+  steps: RelayResult[];
+  /** Highest rate that met the p99 limit with every message delivered. */
+  maxRate: number;
+  /** Why the ramp stopped. */
+  stoppedBy: string;
+}
+
+function summary(merged: Merged): LatencySummary {
+  const h = merged.latency;
+  return {
+    count: h.count,
+    p50: h.quantile(0.5),
+    p99: h.quantile(0.99),
+    max: h.maxMs,
+  };
+}
+
+function cores(split: CpuSplit): CoreUse {
+  return {
+    server: split.serverSec / split.wallSec,
+    generator: split.generatorSec / split.wallSec,
+    rest: split.restSec / split.wallSec,
+  };
+}
+
+function check(merged: Merged, what: string): void {
+  if (merged.errors.length > 0) {
+    throw new Error(`${what}: ${merged.errors.join("; ")}`);
+  }
+}
+
+/** Runs `body` with a fresh server and generator processes, then stops both. */
+export async function withServer<T>(
+  kind: ServerKind,
+  workers: number,
+  config: BenchConfig,
+  body: (server: ServerProcess, generators: Generators) => Promise<T>,
+): Promise<T> {
+  await using server = await startServer(kind, {
+    cpu: config.serverCpu,
+    tempDir: config.tempDir,
+    cpuProfDir: config.cpuProfDir,
+  });
+  await using generators = new GeneratorSet(workers, config.generatorCpu);
+  const result = await body(server, generators);
+  // Clients close first, so the server sees ordinary closes.
+  await generators.run(() => ({ cmd: "close" }));
+  if (!server.running) {
+    throw new Error(`${kind} server died: ${server.log.join("\n")}`);
+  }
+  return result;
+}
+
+function addFaults(into: Faults, from: Faults): void {
+  for (const key of Object.keys(into) as (keyof Faults)[]) {
+    into[key] += from[key];
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Opens `idleConnections` joined in rooms of two and reads the server's RSS
+ * (memory per connection, and server CPU per connect + join), then grows to
+ * `maxConnections` and relays one message to every socket.
+ */
+export function connections(
+  kind: ServerKind,
+  config: BenchConfig,
+): Promise<ConnectionsResult> {
+  const workers = Math.max(
+    1,
+    Math.ceil(config.maxConnections / config.connectionsPerWorker),
+  );
+  return withServer(kind, workers, config, async (server, generators) => {
+    const faults = emptyFaults();
+    const prefix = `c${Date.now().toString(36)}`;
+    // Let the server finish starting before the memory baseline.
+    await sleep(500);
+    const rssBeforeKiB = processRssKiB(server.pid);
+    const idlePairs = Math.floor(config.idleConnections / 2);
+    const meter = new CpuMeter(server.pid, () => generators.pids());
+    meter.start();
+    const connected = await generators.run((i) => ({
+      cmd: "connect",
+      url: server.wsUrl,
+      pairs: split(idlePairs, generators.size, i),
+      concurrency: config.connectConcurrency,
+      roomPrefix: `${prefix}-a${i}`,
+    }));
+    const setup = meter.stop();
+    check(connected, "connect");
+    addFaults(faults, connected.faults);
+    config.progress(
+      `  ${kind}: ${connected.pairs * 2} joined in ${
+        setup.wallSec.toFixed(1)
+      } s`,
+    );
+    // Idle: let timers, GC and allocator settle, then read RSS a few times.
+    await sleep(2000);
+    const samples: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      samples.push(processRssKiB(server.pid));
+      await sleep(300);
+    }
+    const rssIdleKiB = samples.sort((a, b) => a - b)[1];
+    const idle = connected.pairs * 2;
+
+    const morePairs = Math.floor(config.maxConnections / 2) - connected.pairs;
+    const more = await generators.run((i) => ({
+      cmd: "connect",
+      url: server.wsUrl,
+      pairs: split(Math.max(0, morePairs), generators.size, i),
+      concurrency: config.connectConcurrency,
+      roomPrefix: `${prefix}-b${i}`,
+    }));
+    check(more, "connect");
+    addFaults(faults, more.faults);
+    const peak = more.pairs * 2;
+    const rssPeakKiB = processRssKiB(server.pid);
+    // Every socket sends one message to its peer and gets one back.
+    const round = await generators.run(() => ({
+      cmd: "relay",
+      rate: 20_000 / generators.size,
+      count: 0,
+      perPair: 2,
+      pairs: Number.MAX_SAFE_INTEGER,
+      fullCheck: config.fullCheck,
+    }));
+    check(round, "relay");
+    addFaults(faults, round.faults);
+    config.progress(
+      `  ${kind}: ${peak} joined, ${round.received}/${round.sent} relayed, ${
+        faultCount(faults)
+      } faults`,
+    );
+    return {
+      idleConnections: idle,
+      rssBeforeKiB,
+      rssIdleKiB,
+      memPerConnKiB: (rssIdleKiB - rssBeforeKiB) / idle,
+      setupCpuUs: setup.serverSec / idle * 1e6,
+      connectsPerSec: idle / setup.wallSec,
+      setupCores: cores(setup),
+      maxConnections: config.maxConnections,
+      peakConnections: peak,
+      rssPeakKiB,
+      roundSent: round.sent,
+      roundReceived: round.received,
+      faults,
+    };
+  });
+}
+
+/** Connect + join + `joined` latency at a fixed rate of new joins. */
+export function joinRate(
+  kind: ServerKind,
+  config: BenchConfig,
+): Promise<JoinResult> {
+  return withServer(kind, 1, config, async (server, generators) => {
+    // Warm up: JIT, the database file, the first socket.
+    await generators.run(() => ({
+      cmd: "join-rate",
+      url: server.wsUrl,
+      rate: config.joinRate,
+      count: Math.min(100, config.joinCount),
+      roomPrefix: `w${Date.now().toString(36)}`,
+    }));
+    const meter = new CpuMeter(server.pid, () => generators.pids());
+    meter.start();
+    const merged = await generators.run(() => ({
+      cmd: "join-rate",
+      url: server.wsUrl,
+      rate: config.joinRate,
+      count: config.joinCount,
+      roomPrefix: `j${Date.now().toString(36)}`,
+    }));
+    const split = meter.stop();
+    check(merged, "join-rate");
+    const latency = summary(merged);
+    config.progress(
+      `  ${kind}: ${merged.joins} joins at ${config.joinRate}/s, p50 ${
+        latency.p50.toFixed(2)
+      } ms, p99 ${latency.p99.toFixed(2)} ms`,
+    );
+    return {
+      rate: config.joinRate,
+      joins: merged.joins,
+      latency,
+      serverCpuPerJoinUs: split.serverSec / merged.joins * 1e6,
+      maxLagMs: merged.maxLagMs,
+      cores: cores(split),
+      faults: merged.faults,
+    };
+  });
+}
+
+/** Connects the relay pairs of the relay scenarios. */
+async function connectRelayPairs(
+  server: ServerProcess,
+  generators: Generators,
+  config: BenchConfig,
+): Promise<void> {
+  const merged = await generators.run((i) => ({
+    cmd: "connect",
+    url: server.wsUrl,
+    pairs: split(config.relayPairs, generators.size, i),
+    concurrency: config.connectConcurrency,
+    roomPrefix: `r${Date.now().toString(36)}-${i}`,
+  }));
+  check(merged, "connect");
+  if (faultCount(merged.faults) > 0) {
+    throw new Error(`connect: ${JSON.stringify(merged.faults)}`);
+  }
+}
+
+/** One fixed-rate relay step over the joined pairs. */
+async function relayStep(
+  server: ServerProcess,
+  generators: Generators,
+  config: BenchConfig,
+  rate: number,
+  count: number,
+): Promise<RelayResult> {
+  const meter = new CpuMeter(server.pid, () => generators.pids());
+  meter.start();
+  const merged = await generators.run((i) => ({
+    cmd: "relay",
+    rate: rate / generators.size,
+    count: split(count, generators.size, i),
+    pairs: Number.MAX_SAFE_INTEGER,
+    fullCheck: config.fullCheck,
+  }));
+  const used = meter.stop();
+  check(merged, "relay");
+  // The CPU window includes the drain; the rate is what the sender managed.
+  return {
+    rate,
+    achievedRate: merged.sent / (merged.elapsedMs / 1000),
+    sent: merged.sent,
+    received: merged.received,
+    latency: summary(merged),
+    serverCpuPerMsgUs: used.serverSec / Math.max(1, merged.received) * 1e6,
+    maxLagMs: merged.maxLagMs,
+    cores: cores(used),
+    faults: merged.faults,
+  };
+}
+
+/** Relay latency at a fixed, moderate rate. */
+export function relayLatency(
+  kind: ServerKind,
+  config: BenchConfig,
+): Promise<RelayResult> {
+  return withServer(
+    kind,
+    config.relayWorkers,
+    config,
+    async (server, generators) => {
+      await connectRelayPairs(server, generators, config);
+      // Warm up the JIT on both sides before measuring.
+      await relayStep(server, generators, config, config.latencyRate, 2000);
+      const result = await relayStep(
+        server,
+        generators,
+        config,
+        config.latencyRate,
+        config.latencyCount,
+      );
+      config.progress(
+        `  ${kind}: ${result.received}/${result.sent} at ${config.latencyRate}/s, p50 ${
+          result.latency.p50.toFixed(3)
+        } ms, p99 ${result.latency.p99.toFixed(3)} ms`,
+      );
+      return result;
+    },
+  );
+}
+
+/** Server CPU per relayed message at a fixed high rate. */
+export function relayCpu(
+  kind: ServerKind,
+  config: BenchConfig,
+): Promise<RelayResult> {
+  return withServer(
+    kind,
+    config.relayWorkers,
+    config,
+    async (server, generators) => {
+      await connectRelayPairs(server, generators, config);
+      await relayStep(server, generators, config, config.cpuRate, 5000);
+      const result = await relayStep(
+        server,
+        generators,
+        config,
+        config.cpuRate,
+        config.cpuCount,
+      );
+      config.progress(
+        `  ${kind}: ${result.achievedRate.toFixed(0)} msg/s, ${
+          result.serverCpuPerMsgUs.toFixed(2)
+        } µs server CPU/msg, server ${
+          (result.cores.server * 100).toFixed(0)
+        }% of a core`,
+      );
+      return result;
+    },
+  );
+}
+
+/** Raises the rate step by step until p99 passes the limit or messages drop. */
+export function ramp(
+  kind: ServerKind,
+  config: BenchConfig,
+): Promise<RampResult> {
+  return withServer(
+    kind,
+    config.relayWorkers,
+    config,
+    async (server, generators) => {
+      await connectRelayPairs(server, generators, config);
+      await relayStep(server, generators, config, config.rampRates[0], 2000);
+      const steps: RelayResult[] = [];
+      let maxRate = 0;
+      let stoppedBy = "end of ramp";
+      for (const rate of config.rampRates) {
+        const step = await relayStep(
+          server,
+          generators,
+          config,
+          rate,
+          Math.round(rate * config.rampStepSec),
+        );
+        steps.push(step);
+        config.progress(
+          `  ${kind}: ${rate}/s → ${step.achievedRate.toFixed(0)}/s, p99 ${
+            step.latency.p99.toFixed(2)
+          } ms, server ${(step.cores.server * 100).toFixed(0)}%, generator ${
+            (step.cores.generator * 100).toFixed(0)
+          }%`,
+        );
+        if (faultCount(step.faults) > 0) {
+          stoppedBy = `faults at ${rate}/s`;
+          break;
+        }
+        if (step.latency.p99 > config.rampP99LimitMs) {
+          stoppedBy = `p99 over ${config.rampP99LimitMs} ms at ${rate}/s`;
+          break;
+        }
+        if (step.achievedRate < rate * 0.95) {
+          stoppedBy = `generator could not send ${rate}/s`;
+          maxRate = Math.max(maxRate, step.achievedRate);
+          break;
+        }
+        maxRate = rate;
+      }
+      return { steps, maxRate, stoppedBy };
+    },
+  );
+}
+
+function emptyFaults(): Faults {
+  return {
+    connectFailed: 0,
+    serverErrors: 0,
+    unexpectedCloses: 0,
+    lost: 0,
+    duplicates: 0,
+    reordered: 0,
+    misrouted: 0,
+  };
+}
