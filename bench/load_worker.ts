@@ -14,6 +14,7 @@
  */
 import { Histogram, type HistogramJson } from "./histogram.ts";
 import { cycleStep, readRelayed, signalFrame } from "./messages.ts";
+import { RawWebSocket } from "./ws_client.ts";
 
 /** Commands the orchestrator sends. */
 export type WorkerCommand =
@@ -79,7 +80,8 @@ export interface WorkerReply {
 }
 
 interface Client {
-  ws: WebSocket;
+  /** Set once the socket is open. */
+  ws?: RawWebSocket;
   id: string;
   peer?: Client;
   pair?: Pair;
@@ -174,9 +176,8 @@ function onControl(client: Client, text: string): void {
 
 /** Opens a socket and joins `room`; resolves with the client once joined. */
 function joinRoom(url: string, room: string): Promise<Client> {
-  const ws = new WebSocket(url);
   const client: Client = {
-    ws,
+    ws: undefined,
     id: "",
     sendSeq: 0,
     recvSeq: 0,
@@ -188,24 +189,29 @@ function joinRoom(url: string, room: string): Promise<Client> {
     () => reject(new Error("join timed out")),
     JOIN_TIMEOUT_MS,
   );
-  ws.onopen = () => ws.send(JSON.stringify({ type: "join", room }));
-  ws.onmessage = (event) => onFrame(client, event.data as string);
-  ws.onerror = () => {};
-  ws.onclose = () => {
-    clients.delete(client);
-    waiters.delete(client);
-    if (!client.closing) faults.unexpectedCloses++;
-    reject(new Error("socket closed before joined"));
-  };
   waiters.set(client, (msg) => {
     if (msg.type === "joined") {
       client.id = String(msg.peerId);
-      clearTimeout(timer);
       resolve(client);
     } else if (msg.type === "error") {
-      clearTimeout(timer);
       reject(new Error(`join refused: ${msg.code}`));
     }
+  });
+  RawWebSocket.connect(url).then((ws) => {
+    client.ws = ws;
+    ws.onmessage = (text) => onFrame(client, text);
+    ws.onclose = () => {
+      clients.delete(client);
+      waiters.delete(client);
+      if (!client.closing) faults.unexpectedCloses++;
+      reject(new Error("socket closed before joined"));
+    };
+    if (client.closing) ws.close();
+    else ws.send(JSON.stringify({ type: "join", room }));
+  }, (error) => {
+    clients.delete(client);
+    waiters.delete(client);
+    reject(error);
   });
   return promise.finally(() => clearTimeout(timer));
 }
@@ -354,7 +360,7 @@ async function relay(
     const { fromFirst, tail } = cycleStep(pair.step++);
     const from = fromFirst ? pair.first : pair.second;
     const to = fromFirst ? pair.second : pair.first;
-    from.ws.send(signalFrame(to.id, performance.now(), from.sendSeq++, tail));
+    from.ws?.send(signalFrame(to.id, performance.now(), from.sendSeq++, tail));
     sent++;
   };
   const t0 = performance.now();
@@ -393,11 +399,8 @@ async function relay(
 async function closeAll(): Promise<Partial<WorkerReply>> {
   for (const client of clients) {
     client.closing = true;
-    try {
-      client.ws.close(1000, "bye");
-    } catch {
-      // Not open yet or already closing: its close event comes anyway.
-    }
+    if (client.ws) client.ws.close();
+    // A socket still connecting closes as soon as it opens.
   }
   const until = performance.now() + 10_000;
   while (clients.size > 0 && performance.now() < until) {

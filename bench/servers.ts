@@ -36,6 +36,12 @@ export interface StartOptions {
 }
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
+// Another checkout of Parley to measure (e.g. a clean export of a commit);
+// the bare relay always comes from this one.
+const PARLEY_ROOT = (Deno.env.get("BENCH_PARLEY_DIR") ?? ROOT).replace(
+  /\/?$/,
+  "/",
+);
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 8_000;
 const LOG_LINES = 40;
@@ -83,7 +89,7 @@ export async function startServer(
       "--allow-write",
       "--allow-env",
       ...prof,
-      `${ROOT}main.ts`,
+      `${PARLEY_ROOT}main.ts`,
     ]
     : [
       deno,
@@ -122,7 +128,7 @@ export async function startServer(
   const child = new Deno.Command(bin, {
     args: rest,
     env,
-    cwd: ROOT,
+    cwd: kind === "parley" ? PARLEY_ROOT : ROOT,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
