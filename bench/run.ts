@@ -123,6 +123,8 @@ export function configFromEnv(
       generatorCpu: num("BENCH_GENERATOR_CPU", 1),
       tempDir,
       cpuProfDir: undefined,
+      settleMs: 2000,
+      warmupCount: 2000,
       progress: (line) => console.error(line),
     },
   };

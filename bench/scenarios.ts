@@ -46,6 +46,10 @@ export interface BenchConfig {
   tempDir: string;
   /** Write V8 CPU profiles of the servers here. */
   cpuProfDir?: string;
+  /** How long connections sit idle before RSS is read. */
+  settleMs: number;
+  /** Messages sent to warm up before a measured relay step. */
+  warmupCount: number;
   /** Progress lines go here. */
   progress: (line: string) => void;
 }
@@ -208,7 +212,7 @@ export function connections(
       } s`,
     );
     // Idle: let timers, GC and allocator settle, then read RSS a few times.
-    await sleep(2000);
+    await sleep(config.settleMs);
     const samples: number[] = [];
     for (let i = 0; i < 3; i++) {
       samples.push(processRssKiB(server.pid));
@@ -370,7 +374,13 @@ export function relayLatency(
     async (server, generators) => {
       await connectRelayPairs(server, generators, config);
       // Warm up the JIT on both sides before measuring.
-      await relayStep(server, generators, config, config.latencyRate, 2000);
+      await relayStep(
+        server,
+        generators,
+        config,
+        config.latencyRate,
+        config.warmupCount,
+      );
       const result = await relayStep(
         server,
         generators,
@@ -399,7 +409,13 @@ export function relayCpu(
     config,
     async (server, generators) => {
       await connectRelayPairs(server, generators, config);
-      await relayStep(server, generators, config, config.cpuRate, 5000);
+      await relayStep(
+        server,
+        generators,
+        config,
+        config.cpuRate,
+        config.warmupCount * 2,
+      );
       const result = await relayStep(
         server,
         generators,
@@ -430,7 +446,13 @@ export function ramp(
     config,
     async (server, generators) => {
       await connectRelayPairs(server, generators, config);
-      await relayStep(server, generators, config, config.rampRates[0], 2000);
+      await relayStep(
+        server,
+        generators,
+        config,
+        config.rampRates[0],
+        config.warmupCount,
+      );
       const steps: RelayResult[] = [];
       let maxRate = 0;
       let stoppedBy = "end of ramp";

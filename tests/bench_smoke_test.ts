@@ -1,0 +1,90 @@
+/**
+ * Smoke test of the load benchmark: a small run against both Parley and the
+ * bare relay (a few hundred connections, a few seconds), checking that every
+ * scenario ran and that nothing was lost or misrouted: every relayed message
+ * arrived once, in order, at the right peer, from the right sender, as valid
+ * JSON. It never checks a speed; `deno task bench` measures.
+ */
+import assert from "node:assert/strict";
+import { runBench } from "../bench/run.ts";
+import type { BenchConfig } from "../bench/scenarios.ts";
+import { faultCount } from "../bench/generators.ts";
+
+Deno.test("runBench() relays every message once to the right peer on both servers", async () => {
+  const tempDir = await Deno.makeTempDir({ prefix: "parley-bench-smoke-" });
+  try {
+    const config: BenchConfig = {
+      idleConnections: 200,
+      maxConnections: 300,
+      connectionsPerWorker: 150,
+      connectConcurrency: 16,
+      joinRate: 200,
+      joinCount: 60,
+      latencyRate: 1000,
+      latencyCount: 600,
+      cpuRate: 2000,
+      cpuCount: 600,
+      rampRates: [1000, 2000],
+      rampStepSec: 0.3,
+      rampP99LimitMs: 50,
+      relayPairs: 20,
+      relayWorkers: 1,
+      fullCheck: true,
+      serverCpu: 0,
+      generatorCpu: 1,
+      tempDir,
+      settleMs: 100,
+      warmupCount: 100,
+      progress: () => {},
+    };
+    const results = await runBench(config, [
+      "connections",
+      "join",
+      "latency",
+      "cpu",
+      "ramp",
+    ]);
+    for (const kind of ["parley", "bare"] as const) {
+      const conns = results.connections?.[kind];
+      assert.ok(conns, `${kind}: connections scenario ran`);
+      assert.equal(conns.idleConnections, 200, `${kind}: idle connections`);
+      assert.equal(conns.peakConnections, 300, `${kind}: peak connections`);
+      assert.equal(conns.roundSent, 300, `${kind}: one message per socket`);
+      assert.equal(conns.roundReceived, 300, `${kind}: all received`);
+      assert.deepEqual(
+        faultCount(conns.faults),
+        0,
+        `${kind}: ${JSON.stringify(conns.faults)}`,
+      );
+
+      const join = results.join?.[kind];
+      assert.ok(join, `${kind}: join scenario ran`);
+      assert.equal(join.joins, 60, `${kind}: every join answered`);
+      assert.equal(
+        faultCount(join.faults),
+        0,
+        `${kind}: ${JSON.stringify(join.faults)}`,
+      );
+
+      const relays = [
+        results.latency?.[kind],
+        results.cpu?.[kind],
+        ...(results.ramp?.[kind].steps ?? []),
+      ];
+      assert.equal(relays.length, 4, `${kind}: relay steps ran`);
+      for (const relay of relays) {
+        assert.ok(relay);
+        assert.ok(relay.sent > 0, `${kind}: sent something`);
+        assert.equal(relay.received, relay.sent, `${kind}: received all`);
+        assert.equal(relay.latency.count, relay.sent, `${kind}: timed all`);
+        assert.equal(
+          faultCount(relay.faults),
+          0,
+          `${kind}: ${JSON.stringify(relay.faults)}`,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+  }
+});
