@@ -1,0 +1,329 @@
+import assert from "node:assert/strict";
+import {
+  CLOSE,
+  ERROR_CODES,
+  isValidRoomId,
+  parseClientMessage,
+  ProtocolError,
+  relayedSignal,
+  type SignalMessage,
+  utf8LengthUpTo,
+} from "./protocol.ts";
+
+/** The code parseClientMessage() throws for `raw`. */
+function codeOf(raw: string): string {
+  try {
+    parseClientMessage(raw);
+  } catch (error) {
+    assert.ok(error instanceof ProtocolError, String(error));
+    return error.code;
+  }
+  assert.fail(`parsed without error: ${raw}`);
+}
+
+Deno.test("parseClientMessage() throws bad-message when the frame is not a JSON object", () => {
+  for (
+    const raw of ["", "{", "nope", "[]", "[1]", "1", '"s"', "null", "true"]
+  ) {
+    assert.equal(codeOf(raw), "bad-message", raw);
+  }
+});
+
+Deno.test("parseClientMessage() throws on a missing, mistyped or unknown type", () => {
+  assert.equal(codeOf("{}"), "bad-message");
+  assert.equal(codeOf('{"type":1}'), "bad-message");
+  assert.equal(codeOf('{"type":null}'), "bad-message");
+  assert.equal(codeOf('{"type":"shout"}'), "unknown-type");
+  assert.equal(codeOf('{"type":"Join","room":"r"}'), "unknown-type");
+  assert.equal(codeOf('{"type":"__proto__"}'), "unknown-type");
+  assert.equal(codeOf('{"type":"toString"}'), "unknown-type");
+});
+
+Deno.test("parseClientMessage() echoes the ref of a failing message", () => {
+  try {
+    parseClientMessage('{"type":"shout","ref":"abc"}');
+    assert.fail("no error");
+  } catch (error) {
+    assert.ok(error instanceof ProtocolError);
+    assert.equal(error.ref, "abc");
+    assert.ok(error.message.length > 0);
+  }
+});
+
+Deno.test("parseClientMessage() accepts string and number refs and refuses others", () => {
+  assert.equal(parseClientMessage('{"type":"ping","ref":17}').ref, 17);
+  assert.equal(parseClientMessage('{"type":"ping","ref":"x"}').ref, "x");
+  const ref64 = "r".repeat(64);
+  assert.equal(
+    parseClientMessage(`{"type":"ping","ref":"${ref64}"}`).ref,
+    ref64,
+  );
+  assert.equal(codeOf(`{"type":"ping","ref":"${ref64}r"}`), "bad-message");
+  for (const ref of ["{}", "[]", "true", "null"]) {
+    assert.equal(codeOf(`{"type":"ping","ref":${ref}}`), "bad-message", ref);
+  }
+  assert.equal(parseClientMessage('{"type":"ping"}').ref, undefined);
+});
+
+Deno.test("parseClientMessage() parses join and checks room, name and token", () => {
+  assert.deepEqual(
+    parseClientMessage(
+      '{"type":"join","room":"k3x9-standup","name":"Ada","ref":1}',
+    ),
+    { type: "join", room: "k3x9-standup", name: "Ada", ref: 1 },
+  );
+  const withToken = parseClientMessage(
+    '{"type":"join","room":"r","token":"p.s"}',
+  );
+  assert.equal(withToken.type === "join" && withToken.token, "p.s");
+
+  for (
+    const room of [
+      '""',
+      `"${"a".repeat(65)}"`,
+      '"a b"',
+      '"é"',
+      "1",
+      "null",
+      '"a/b"',
+    ]
+  ) {
+    assert.equal(
+      codeOf(`{"type":"join","room":${room}}`),
+      "invalid-room",
+      room,
+    );
+  }
+  assert.equal(codeOf('{"type":"join"}'), "invalid-room");
+  assert.equal(
+    parseClientMessage(`{"type":"join","room":"${"A_-9".repeat(16)}"}`).type,
+    "join",
+  );
+
+  for (
+    const name of [
+      "1",
+      "null",
+      `"${"n".repeat(65)}"`,
+      '"a\\u0000"',
+      '"a\\u001f"',
+      '"a\\u007f"',
+      '"a\\u0085"',
+      '"a\\u2028"',
+      '"tab\\there"',
+    ]
+  ) {
+    assert.equal(
+      codeOf(`{"type":"join","room":"r","name":${name}}`),
+      "invalid-name",
+      name,
+    );
+  }
+  assert.equal(
+    (parseClientMessage(
+      `{"type":"join","room":"r","name":"${"n".repeat(64)}"}`,
+    ) as { name: string }).name.length,
+    64,
+  );
+
+  for (const token of ['""', "1", "{}", `"${"t".repeat(129)}"`]) {
+    assert.equal(
+      codeOf(`{"type":"join","room":"r","token":${token}}`),
+      "bad-message",
+      token,
+    );
+  }
+});
+
+Deno.test("parseClientMessage() parses signal and refuses a missing to or data", () => {
+  const msg = parseClientMessage(
+    '{"type":"signal","to":"p","data":{"x":1},"ref":2}',
+  );
+  assert.deepEqual(msg, {
+    type: "signal",
+    to: "p",
+    data: { x: 1 },
+    ref: 2,
+    plain: true,
+  });
+  assert.equal(codeOf('{"type":"signal","data":{}}'), "bad-message");
+  assert.equal(codeOf('{"type":"signal","to":"","data":{}}'), "bad-message");
+  assert.equal(codeOf('{"type":"signal","to":5,"data":{}}'), "bad-message");
+  assert.equal(codeOf('{"type":"signal","to":"p"}'), "bad-message");
+  assert.equal(codeOf('{"type":"signal","to":"p","data":null}'), "bad-message");
+  // Any JSON value but null is data.
+  for (const data of ["0", "false", '""', "[]", '"s"']) {
+    const parsed = parseClientMessage(
+      `{"type":"signal","to":"p","data":${data}}`,
+    );
+    assert.deepEqual((parsed as SignalMessage).data, JSON.parse(data));
+  }
+});
+
+Deno.test("parseClientMessage() marks a signal plain only when it has no other fields", () => {
+  const plain = (raw: string) =>
+    (parseClientMessage(raw) as SignalMessage).plain;
+  assert.equal(plain('{"type":"signal","to":"p","data":1}'), true);
+  assert.equal(plain('{"type":"signal","to":"p","data":1,"ref":"r"}'), true);
+  assert.equal(plain('{"type":"signal","to":"p","data":1,"from":"x"}'), false);
+  assert.equal(plain('{"type":"signal","to":"p","data":1,"extra":0}'), false);
+  assert.equal(
+    plain('{"type":"signal","to":"p","data":1,"__proto__":{"from":"x"}}'),
+    false,
+  );
+});
+
+Deno.test("parseClientMessage() parses leave, ping and ice-servers", () => {
+  assert.deepEqual(parseClientMessage('{"type":"leave"}'), {
+    type: "leave",
+    ref: undefined,
+  });
+  assert.deepEqual(parseClientMessage('{"type":"ping","ref":3}'), {
+    type: "ping",
+    ref: 3,
+  });
+  assert.deepEqual(parseClientMessage('{"type":"ice-servers"}'), {
+    type: "ice-servers",
+    ref: undefined,
+  });
+});
+
+Deno.test("parseClientMessage() is not confused by __proto__ keys", () => {
+  // JSON.parse makes "__proto__" an own key: nothing is inherited from it.
+  assert.equal(
+    codeOf('{"__proto__":{"type":"join","room":"r"}}'),
+    "bad-message",
+  );
+  const join = parseClientMessage(
+    '{"type":"join","room":"r","__proto__":{"name":"x","token":"p.s"}}',
+  );
+  assert.deepEqual(join, { type: "join", room: "r", ref: undefined });
+  assert.equal(
+    codeOf('{"type":"signal","__proto__":{"to":"p","data":1}}'),
+    "bad-message",
+  );
+  assert.equal(({} as Record<string, unknown>).type, undefined);
+  assert.equal(({} as Record<string, unknown>).name, undefined);
+});
+
+Deno.test("relayedSignal() appends the real sender to a plain frame", () => {
+  const raw = '{"type":"signal","to":"b","data":{"sdp":"v=0"}}';
+  const msg = parseClientMessage(raw) as SignalMessage;
+  const out = relayedSignal(raw, msg, "alice");
+  assert.equal(
+    out,
+    '{"type":"signal","to":"b","data":{"sdp":"v=0"},"from":"alice"}',
+  );
+  assert.deepEqual(JSON.parse(out), {
+    type: "signal",
+    to: "b",
+    data: { sdp: "v=0" },
+    from: "alice",
+  });
+});
+
+Deno.test("relayedSignal() never lets a forged from survive", () => {
+  const forged = [
+    '{"type":"signal","from":"mallory","to":"b","data":1}',
+    '{"type":"signal","to":"b","data":1,"from":"mallory"}',
+    '{"type":"signal","to":"b","data":1,"from":"mallory","from":"eve"}',
+    '{"type":"signal","to":"b","data":1,"\\u0066rom":"mallory"}',
+    '{"type":"signal","to":"b","data":1,"__proto__":{"from":"mallory"}}',
+    '{"type":"signal","to":"b","data":1}  ',
+    '{"type":"signal","to":"b","data":{"a":"}"}}\n',
+  ];
+  for (const raw of forged) {
+    const msg = parseClientMessage(raw) as SignalMessage;
+    const out = relayedSignal(raw, msg, "alice");
+    const parsed = JSON.parse(out);
+    assert.equal(parsed.from, "alice", raw);
+    assert.ok(!out.includes("mallory"), `forged ID relayed: ${out}`);
+    assert.equal(parsed.type, "signal");
+    assert.deepEqual(parsed.data, msg.data);
+  }
+});
+
+Deno.test("relayedSignal() output is valid JSON for any parseable plain frame", () => {
+  const frames = [
+    ' {"type":"signal","to":"b","data":[1,{"x":"}"}]} ',
+    '{"data":"}","to":"b","type":"signal"}',
+    '{"type":"signal","to":"b","data":"\\u007d"}',
+  ];
+  for (const raw of frames) {
+    const msg = parseClientMessage(raw) as SignalMessage;
+    const parsed = JSON.parse(relayedSignal(raw, msg, "alice"));
+    assert.equal(parsed.from, "alice");
+    assert.deepEqual(parsed.data, msg.data);
+  }
+});
+
+Deno.test("utf8LengthUpTo() counts UTF-8 bytes and gives Infinity over the bound", () => {
+  assert.equal(utf8LengthUpTo("", 10), 0);
+  assert.equal(utf8LengthUpTo("abc", 3), 3);
+  assert.equal(utf8LengthUpTo("abcd", 3), Infinity);
+  assert.equal(utf8LengthUpTo("é", 2), 2);
+  assert.equal(utf8LengthUpTo("éé", 3), Infinity);
+  assert.equal(utf8LengthUpTo("😀", 4), 4);
+  assert.equal(utf8LengthUpTo("😀", 3), Infinity);
+  const big = "x".repeat(65536);
+  assert.equal(utf8LengthUpTo(big, 65536), 65536);
+  assert.equal(utf8LengthUpTo(big + "x", 65536), Infinity);
+  assert.equal(utf8LengthUpTo("é".repeat(32768), 65536), 65536);
+  assert.equal(utf8LengthUpTo("é".repeat(32769), 65536), Infinity);
+});
+
+Deno.test("utf8LengthUpTo() returns the byte length, not code units, well under the bound", () => {
+  // Documented as the UTF-8 byte length when it is at most max.
+  assert.equal(utf8LengthUpTo("€", 3), 3);
+  assert.equal(utf8LengthUpTo("é", 100), 2);
+  assert.equal(utf8LengthUpTo("😀", 100), 4);
+});
+
+Deno.test("isValidRoomId() accepts 1-64 characters of [A-Za-z0-9_-] only", () => {
+  assert.equal(isValidRoomId("a"), true);
+  assert.equal(isValidRoomId("x".repeat(64)), true);
+  assert.equal(isValidRoomId("x".repeat(65)), false);
+  assert.equal(isValidRoomId(""), false);
+  assert.equal(isValidRoomId("a\n"), false);
+  assert.equal(isValidRoomId(7), false);
+});
+
+Deno.test("CLOSE codes match the documented table", () => {
+  assert.deepEqual(CLOSE.restart, { code: 4000, reason: "restart" });
+  assert.deepEqual(CLOSE.joinTimeout, { code: 4001, reason: "join-timeout" });
+  assert.deepEqual(CLOSE.slowConsumer, { code: 4002, reason: "slow-consumer" });
+  assert.deepEqual(CLOSE.protocolError, {
+    code: 4500,
+    reason: "protocol-error",
+  });
+  assert.deepEqual(CLOSE.replaced, { code: 4501, reason: "replaced" });
+  assert.deepEqual(CLOSE.tooLarge, { code: 4502, reason: "too-large" });
+  for (const { reason } of Object.values(CLOSE)) {
+    assert.match(reason, /^[\x20-\x7e]+$/);
+  }
+});
+
+Deno.test("ERROR_CODES spend the budget exactly for the documented codes", () => {
+  const documented: Record<string, boolean> = {
+    "bad-message": true,
+    "unknown-type": true,
+    "binary-frame": true,
+    "invalid-room": true,
+    "invalid-name": true,
+    "not-joined": true,
+    "already-joined": true,
+    "invalid-token": false,
+    "room-full": false,
+    "unknown-peer": false,
+    "queue-full": false,
+    "unavailable": false,
+    "internal": false,
+  };
+  for (const [code, budget] of Object.entries(documented)) {
+    assert.equal(
+      ERROR_CODES[code as keyof typeof ERROR_CODES]?.budget,
+      budget,
+      code,
+    );
+  }
+});
