@@ -59,3 +59,6 @@ Deno.serve({
   };
   return response;
 });
+
+// Exit through Deno.exit so that `--cpu-prof` writes its profile.
+Deno.addSignalListener("SIGTERM", () => Deno.exit(0));

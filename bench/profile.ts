@@ -45,7 +45,7 @@ export async function summarizeProfiles(
     });
     const idle = self.get("(idle) :0") ?? 0;
     out.push(
-      `Profile ${entry.name}: ${(total / 1000).toFixed(0)} ms sampled, ${
+      `Profile ${name}: ${(total / 1000).toFixed(0)} ms sampled, ${
         ((total - idle) / 1000).toFixed(0)
       } ms busy; top self time (% of busy):`,
     );

@@ -123,6 +123,14 @@ export function summaryTable(r: BenchResults): string {
       "≥ 100,000/s",
       mark(p.maxRate >= 100_000),
     ]);
+    rows.push([
+      "Same, extrapolated to one full server core",
+      rate(p.serverCoreRate),
+      rate(b.serverCoreRate),
+      ratio(p.serverCoreRate, b.serverCoreRate),
+      "≥ 100,000/s",
+      mark(p.serverCoreRate >= 100_000),
+    ]);
   }
   if (r.connections) {
     const p = r.connections.parley;

@@ -84,7 +84,7 @@ export function configFromEnv(
   const scale = num("BENCH_SCALE", quick ? 0.1 : 1);
   const count = (n: number) => Math.max(10, Math.round(n * scale));
   const latencyRate = num("BENCH_LATENCY_RATE", 2000);
-  const cpuRate = num("BENCH_CPU_RATE", 30_000);
+  const cpuRate = num("BENCH_CPU_RATE", 40_000);
   const joinRate = num("BENCH_JOIN_RATE", 500);
   const rampRates = (env.BENCH_RAMP ??
     "10000,20000,30000,40000,50000,60000,80000,100000,120000")

@@ -118,6 +118,11 @@ export interface RampResult {
   maxRate: number;
   /** Why the ramp stopped. */
   stoppedBy: string;
+  /**
+   * The rate one full server core would carry at the highest passing step's
+   * CPU per message: what the server could do if the generator kept up.
+   */
+  serverCoreRate: number;
 }
 
 function summary(merged: Merged): LatencySummary {
@@ -477,7 +482,8 @@ export function ramp(
           break;
         }
         if (step.latency.p99 > config.rampP99LimitMs) {
-          stoppedBy = `p99 over ${config.rampP99LimitMs} ms at ${rate}/s`;
+          stoppedBy = `p99 over ${config.rampP99LimitMs} ms at ${rate}/s` +
+            (step.cores.generator > 0.9 ? " (generator saturated too)" : "");
           break;
         }
         if (step.achievedRate < rate * 0.95) {
@@ -487,7 +493,9 @@ export function ramp(
         }
         maxRate = rate;
       }
-      return { steps, maxRate, stoppedBy };
+      const best = steps.filter((s) => s.rate <= maxRate).at(-1);
+      const serverCoreRate = best ? best.achievedRate / best.cores.server : 0;
+      return { steps, maxRate, stoppedBy, serverCoreRate };
     },
   );
 }

@@ -78,7 +78,7 @@ export async function startServer(
 ): Promise<ServerProcess> {
   const deno = Deno.execPath();
   const prof = options.cpuProfDir
-    ? [`--cpu-prof`, `--cpu-prof-dir=${options.cpuProfDir}`]
+    ? [`--cpu-prof`, `--cpu-prof-dir=${options.cpuProfDir}/${kind}`]
     : [];
   const args = kind === "parley"
     ? [
