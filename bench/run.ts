@@ -27,7 +27,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { averageFrameBytes } from "./messages.ts";
-import { cpuCount, cpuModel } from "./procfs.ts";
+import { cpuCount, cpuModel, readProcFiles } from "./procfs.ts";
 import { summarizeProfiles } from "./profile.ts";
 import {
   type BenchResults,
@@ -197,28 +197,25 @@ export async function runBench(
 /** Warnings about the machine that would make a run fail or mislead. */
 function preflight(config: BenchConfig): string[] {
   const warnings: string[] = [];
-  try {
-    const [low, high] = Deno.readTextFileSync(
-      "/proc/sys/net/ipv4/ip_local_port_range",
-    ).trim().split(/\s+/).map(Number);
+  const [range, limits] = readProcFiles([
+    "/proc/sys/net/ipv4/ip_local_port_range",
+    `/proc/${Deno.pid}/limits`,
+  ]);
+  if (range) {
+    const [low, high] = range.trim().split(/\s+/).map(Number);
     if (high - low + 1 < config.maxConnections) {
       warnings.push(
         `ephemeral port range ${low}-${high} holds fewer than ${config.maxConnections} connections`,
       );
     }
-  } catch {
-    // Not Linux: the scenarios will say what fails.
   }
-  try {
-    const limits = Deno.readTextFileSync("/proc/self/limits");
+  if (limits) {
     const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
     if (soft < config.maxConnections + 100) {
       warnings.push(
         `open-file limit ${soft} is too low for ${config.maxConnections} connections in the server`,
       );
     }
-  } catch {
-    // As above.
   }
   if (cpuCount() < 2) warnings.push("one CPU: server and generator share it");
   if (taskset() === null) warnings.push("no taskset: processes are not pinned");
