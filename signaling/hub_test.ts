@@ -1,0 +1,300 @@
+import assert from "node:assert/strict";
+import {
+  type Connection,
+  Hub,
+  type HubOptions,
+  type PeerSocket,
+} from "./hub.ts";
+import { SqliteStore } from "../storage/sqlite_store.ts";
+
+/** A PeerSocket that records what the hub sends and how it closes. */
+class FakeSocket implements PeerSocket {
+  readonly sent: Record<string, unknown>[] = [];
+  readonly raw: string[] = [];
+  closedWith?: { code: number; reason: string };
+  bufferedAmount = 0;
+  conn?: Connection;
+
+  send(text: string): void {
+    if (this.closedWith) throw new Error("send on a closed socket");
+    this.raw.push(text);
+    this.sent.push(JSON.parse(text));
+  }
+
+  close(code: number, reason: string): void {
+    this.closedWith ??= { code, reason };
+  }
+
+  /** Removes and returns everything sent so far. */
+  take(): Record<string, unknown>[] {
+    this.raw.length = 0;
+    return this.sent.splice(0);
+  }
+}
+
+/** Lets pending promise callbacks (store calls, backlog) run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+class Fixture implements Disposable {
+  readonly store = new SqliteStore(":memory:");
+  readonly hub: Hub;
+  readonly sockets: FakeSocket[] = [];
+  time = 1_700_000_000_000;
+
+  constructor(options: HubOptions = {}) {
+    this.hub = new Hub(this.store, { now: () => this.time, ...options });
+  }
+
+  socket(): FakeSocket {
+    const socket = new FakeSocket();
+    socket.conn = this.hub.connect(socket);
+    this.sockets.push(socket);
+    return socket;
+  }
+
+  async send(socket: FakeSocket, msg: unknown): Promise<void> {
+    socket.conn?.receive(typeof msg === "string" ? msg : JSON.stringify(msg));
+    await settle();
+  }
+
+  /** A socket that joined `room`; returns it with its joined message. */
+  async joined(room: string, name?: string) {
+    const socket = this.socket();
+    await this.send(socket, { type: "join", room, name });
+    const [joined] = socket.take();
+    assert.equal(joined?.type, "joined", JSON.stringify(joined));
+    return {
+      socket,
+      peerId: joined.peerId as string,
+      token: joined.token as string,
+    };
+  }
+
+  /** The socket drops (closes without leave). */
+  drop(socket: FakeSocket): void {
+    socket.conn?.handleClose();
+  }
+
+  [Symbol.dispose](): void {
+    for (const socket of this.sockets) socket.conn?.handleClose();
+    this.store.close();
+  }
+}
+
+Deno.test("Hub relays a signal to its target only, stamped with the sender", async () => {
+  using f = new Fixture();
+  const a = await f.joined("r", "a");
+  const b = await f.joined("r", "b");
+  const c = await f.joined("r", "c");
+  a.socket.take();
+  b.socket.take();
+  await f.send(a.socket, {
+    type: "signal",
+    to: b.peerId,
+    data: { n: 1 },
+    from: c.peerId,
+  });
+  assert.deepEqual(b.socket.take(), [{
+    type: "signal",
+    data: { n: 1 },
+    from: a.peerId,
+  }]);
+  assert.deepEqual(c.socket.take(), []);
+  assert.deepEqual(a.socket.take(), []);
+});
+
+Deno.test("Hub answers room-full when the room has maxRoomSize peers", async () => {
+  using f = new Fixture({ maxRoomSize: 2 });
+  await f.joined("r");
+  await f.joined("r");
+  const third = f.socket();
+  await f.send(third, { type: "join", room: "r", ref: 1 });
+  assert.deepEqual(third.take().map((m) => [m.code, m.ref]), [[
+    "room-full",
+    1,
+  ]]);
+});
+
+Deno.test("Hub keeps a dropped peer a member until the sweep after its grace", async () => {
+  using f = new Fixture({ resumeGraceMs: 1000 });
+  const a = await f.joined("r");
+  const b = await f.joined("r");
+  a.socket.take();
+  f.drop(a.socket);
+  await settle();
+  await f.send(b.socket, { type: "signal", to: a.peerId, data: 1 });
+  f.time += 999;
+  await f.hub.sweep();
+  assert.deepEqual(b.socket.take(), []);
+  f.time += 2;
+  await f.hub.sweep();
+  assert.deepEqual(b.socket.take(), [{ type: "peer-left", peerId: a.peerId }]);
+});
+
+Deno.test("Hub resumes a session with its queue in order and tells nobody", async () => {
+  using f = new Fixture();
+  const a = await f.joined("r");
+  const b = await f.joined("r");
+  a.socket.take();
+  f.drop(a.socket);
+  await settle();
+  for (let i = 0; i < 3; i++) {
+    await f.send(b.socket, { type: "signal", to: a.peerId, data: i });
+  }
+  assert.deepEqual(b.socket.take(), []);
+  const again = f.socket();
+  await f.send(again, { type: "join", room: "r", token: a.token });
+  const [joined, ...queued] = again.take();
+  assert.equal(joined.type, "joined");
+  assert.equal(joined.resumed, true);
+  assert.equal(joined.peerId, a.peerId);
+  assert.deepEqual(queued.map((m) => m.data), [0, 1, 2]);
+  assert.deepEqual(b.socket.take(), []);
+});
+
+Deno.test("Hub answers queue-full when an away peer's queue is full", async () => {
+  using f = new Fixture({ queueLimit: 2 });
+  const a = await f.joined("r");
+  const b = await f.joined("r");
+  f.drop(a.socket);
+  await settle();
+  b.socket.take();
+  for (let i = 0; i < 3; i++) {
+    await f.send(b.socket, { type: "signal", to: a.peerId, data: i, ref: i });
+  }
+  assert.deepEqual(b.socket.take().map((m) => [m.code, m.ref]), [[
+    "queue-full",
+    2,
+  ]]);
+});
+
+Deno.test("Hub closes the older socket with 4501 when a session is resumed twice", async () => {
+  using f = new Fixture();
+  const a = await f.joined("r");
+  const tab = f.socket();
+  await f.send(tab, { type: "join", room: "r", token: a.token });
+  assert.deepEqual(a.socket.closedWith, { code: 4501, reason: "replaced" });
+  assert.equal(tab.take()[0].resumed, true);
+});
+
+Deno.test("Hub refuses a token for another room or with a wrong secret", async () => {
+  using f = new Fixture();
+  const a = await f.joined("r");
+  const probe = f.socket();
+  await f.send(probe, { type: "join", room: "other", token: a.token });
+  await f.send(probe, { type: "join", room: "r", token: `${a.peerId}.wrong` });
+  await f.send(probe, { type: "join", room: "r", token: "nodot" });
+  assert.deepEqual(probe.take().map((m) => m.code), [
+    "invalid-token",
+    "invalid-token",
+    "invalid-token",
+  ]);
+  assert.equal(probe.closedWith, undefined);
+});
+
+Deno.test("Hub handles a signal sent right after join, in order", async () => {
+  using f = new Fixture();
+  const a = await f.joined("r");
+  const b = f.socket();
+  b.conn?.receive(JSON.stringify({ type: "join", room: "r" }));
+  b.conn?.receive(
+    JSON.stringify({ type: "signal", to: a.peerId, data: "early" }),
+  );
+  await settle();
+  await settle();
+  assert.deepEqual(b.take().map((m) => m.type), ["joined"]);
+  assert.deepEqual(a.socket.take().map((m) => m.type), [
+    "peer-joined",
+    "signal",
+  ]);
+});
+
+Deno.test("Hub closes a socket after errorBudget bad-input errors but not for refusals", async () => {
+  using f = new Fixture({ errorBudget: 3 });
+  const a = await f.joined("r");
+  for (let i = 0; i < 5; i++) {
+    await f.send(a.socket, { type: "signal", to: "nobody", data: 1 });
+  }
+  assert.equal(a.socket.closedWith, undefined);
+  const bad = f.socket();
+  await f.send(bad, "x");
+  await f.send(bad, "x");
+  assert.equal(bad.closedWith, undefined);
+  await f.send(bad, "x");
+  assert.deepEqual(bad.closedWith, { code: 4500, reason: "protocol-error" });
+  assert.equal(bad.take().length, 3);
+});
+
+Deno.test("Hub closes a socket with 4502 for a frame over maxMessageBytes", async () => {
+  using f = new Fixture({ maxMessageBytes: 1024 });
+  const s = f.socket();
+  await f.send(
+    s,
+    `{"type":"ping","ref":"${"x".repeat(1024 - 24)}"}`.slice(0, 1024),
+  );
+  assert.equal(s.closedWith, undefined);
+  await f.send(s, " ".repeat(1025));
+  assert.deepEqual(s.closedWith, { code: 4502, reason: "too-large" });
+});
+
+Deno.test("Hub answers binary-frame for a binary frame", async () => {
+  using f = new Fixture();
+  const s = f.socket();
+  s.conn?.receive(null);
+  await settle();
+  assert.deepEqual(s.take().map((m) => m.code), ["binary-frame"]);
+});
+
+Deno.test("Hub closes a socket that sends no join within joinTimeoutMs", async () => {
+  using f = new Fixture({ joinTimeoutMs: 20 });
+  const s = f.socket();
+  const deadline = Date.now() + 5000;
+  while (!s.closedWith && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.deepEqual(s.closedWith, { code: 4001, reason: "join-timeout" });
+});
+
+Deno.test("Hub.shutdown() closes every socket with 4000 and refuses new ones", async () => {
+  using f = new Fixture();
+  const a = await f.joined("r");
+  const idle = f.socket();
+  f.hub.shutdown();
+  assert.deepEqual(a.socket.closedWith, { code: 4000, reason: "restart" });
+  assert.deepEqual(idle.closedWith, { code: 4000, reason: "restart" });
+  assert.equal(f.hub.draining, true);
+  const late = f.socket();
+  assert.deepEqual(late.closedWith, { code: 4000, reason: "restart" });
+});
+
+Deno.test("Hub.recover() makes stored peers resumable after a restart", async () => {
+  const store = new SqliteStore(":memory:");
+  let time = 1_700_000_000_000;
+  const first = new Hub(store, { now: () => time });
+  const socket = new FakeSocket();
+  socket.conn = first.connect(socket);
+  socket.conn.receive(JSON.stringify({ type: "join", room: "r" }));
+  await settle();
+  const [joined] = socket.take();
+  // The process dies: no close event ever reaches the first hub.
+  time += 5000;
+  const second = new Hub(store, { now: () => time, resumeGraceMs: 1000 });
+  assert.equal(await second.recover(), 1);
+  const again = new FakeSocket();
+  again.conn = second.connect(again);
+  try {
+    again.conn.receive(
+      JSON.stringify({ type: "join", room: "r", token: joined.token }),
+    );
+    await settle();
+    const [resumed] = again.take();
+    assert.equal(resumed.resumed, true);
+    assert.equal(resumed.peerId, joined.peerId);
+  } finally {
+    socket.conn.handleClose();
+    again.conn.handleClose();
+    store.close();
+  }
+});
