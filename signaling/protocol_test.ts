@@ -312,6 +312,8 @@ Deno.test("ERROR_CODES spend the budget exactly for the documented codes", () =>
     "invalid-name": true,
     "not-joined": true,
     "already-joined": true,
+    "too-large": true,
+    "rate-limited": false,
     "invalid-token": false,
     "room-full": false,
     "unknown-peer": false,
