@@ -19,7 +19,9 @@
  * counts and durations), `BENCH_CONNECTIONS`, `BENCH_MAX_CONNECTIONS`,
  * `BENCH_JOIN_RATE`, `BENCH_LATENCY_RATE`, `BENCH_CPU_RATE`, `BENCH_RAMP`
  * (rates), `BENCH_STEP_SEC`, `BENCH_PAIRS`, `BENCH_SERVER_CPU`,
- * `BENCH_GENERATOR_CPU`, `BENCH_JSON` (write results to this file),
+ * `BENCH_GENERATOR_CPU`, `BENCH_ROUNDS` (rounds of the join, latency and
+ * CPU steps; the median is kept), `BENCH_RETRIES` (ramp steps retried
+ * before the ramp stops), `BENCH_JSON` (write results to this file),
  * `BENCH_PROFILE=1` (V8 CPU profile of both servers in the `cpu` step),
  * `BENCH_MICRO=0` (skip the micro-benchmarks).
  *
@@ -87,7 +89,7 @@ export function configFromEnv(
   const cpuRate = num("BENCH_CPU_RATE", 40_000);
   const joinRate = num("BENCH_JOIN_RATE", 500);
   const rampRates = (env.BENCH_RAMP ??
-    "10000,20000,30000,40000,50000,60000,80000,100000,120000")
+    "10000,20000,30000,40000,50000,60000,70000,80000,100000")
     .split(",").map((s) => Number(s.trim())).filter((n) => n > 0);
   const scenarios = (env.BENCH_SCENARIOS ?? SCENARIOS.join(","))
     .split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -116,6 +118,7 @@ export function configFromEnv(
       rampRates,
       rampStepSec: num("BENCH_STEP_SEC", 2.5) * (quick ? 0.4 : 1),
       rampP99LimitMs: 50,
+      rampRetries: num("BENCH_RETRIES", 2),
       relayPairs: num("BENCH_PAIRS", 100),
       relayWorkers: 1,
       fullCheck: false,
@@ -123,6 +126,7 @@ export function configFromEnv(
       generatorCpu: num("BENCH_GENERATOR_CPU", 1),
       tempDir,
       cpuProfDir: undefined,
+      rounds: num("BENCH_ROUNDS", quick ? 1 : 3),
       settleMs: 2000,
       warmupCount: 2000,
       progress: (line) => console.error(line),
@@ -151,35 +155,63 @@ export async function runBench(
     averageFrameBytes: averageFrameBytes(),
   };
   let order: ServerKind[] = ["parley", "bare"];
+  /**
+   * Runs a scenario on both servers `rounds` times, the two taking turns and
+   * the order swapping every round, and keeps for each server the round
+   * with the median `key`: a burst of load from elsewhere on the machine
+   * then moves one round of one server, not the figure.
+   */
   const both = async <T>(
     name: string,
     run: (kind: ServerKind, config: BenchConfig) => Promise<T>,
-    runConfig = config,
+    options: { config?: BenchConfig; rounds?: number; key?: (r: T) => number } =
+      {},
   ): Promise<Pairwise<T>> => {
-    config.progress(`${name}:`);
-    const out: Partial<Pairwise<T>> = {};
-    for (const kind of order) out[kind] = await run(kind, runConfig);
-    order = [...order].reverse();
-    return out as Pairwise<T>;
+    const rounds = options.rounds ?? 1;
+    const all: Record<ServerKind, T[]> = { parley: [], bare: [] };
+    for (let round = 0; round < rounds; round++) {
+      config.progress(
+        rounds > 1 ? `${name} (round ${round + 1} of ${rounds}):` : `${name}:`,
+      );
+      for (const kind of order) {
+        all[kind].push(await run(kind, options.config ?? config));
+      }
+      order = [...order].reverse();
+    }
+    const median = (list: T[]) => {
+      const key = options.key;
+      if (!key) return list[0];
+      const sorted = [...list].sort((a, b) => key(a) - key(b));
+      return sorted[(sorted.length - 1) >> 1];
+    };
+    return { parley: median(all.parley), bare: median(all.bare) };
   };
+  const rounds = config.rounds;
   for (const scenario of scenarios) {
     switch (scenario) {
       case "connections":
         results.connections = await both("connections", connections);
         break;
       case "join":
-        results.join = await both("join rate", joinRate);
+        results.join = await both("join rate", joinRate, {
+          rounds,
+          key: (r) => r.latency.p99,
+        });
         break;
       case "latency":
-        results.latency = await both("relay latency", relayLatency);
+        results.latency = await both("relay latency", relayLatency, {
+          rounds,
+          key: (r) => r.latency.p99,
+        });
         break;
       case "cpu": {
         const profDir = options.profile
           ? await Deno.makeTempDir({ dir: config.tempDir, prefix: "prof" })
           : undefined;
         results.cpu = await both("relay CPU", relayCpu, {
-          ...config,
-          cpuProfDir: profDir,
+          config: { ...config, cpuProfDir: profDir },
+          rounds: profDir ? 1 : rounds,
+          key: (r) => r.serverCpuPerMsgUs,
         });
         if (profDir) {
           config.progress(await summarizeProfiles(profDir));

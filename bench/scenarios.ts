@@ -35,6 +35,10 @@ export interface BenchConfig {
   rampRates: number[];
   rampStepSec: number;
   rampP99LimitMs: number;
+  /** Times a failing ramp step is tried again before the ramp stops. */
+  rampRetries: number;
+  /** Rounds of the join, latency and CPU steps (the median is kept). */
+  rounds: number;
   /** Pairs that relay in the relay scenarios. */
   relayPairs: number;
   /** Generator processes for the relay scenarios. */
@@ -462,33 +466,35 @@ export function ramp(
       let maxRate = 0;
       let stoppedBy = "end of ramp";
       for (const rate of config.rampRates) {
-        const step = await relayStep(
-          server,
-          generators,
-          config,
-          rate,
-          Math.round(rate * config.rampStepSec),
-        );
+        // A step that fails is tried again: on a shared machine one burst of
+        // someone else's load can sink a step the server would pass.
+        let step: RelayResult | undefined;
+        let failure = "";
+        for (let attempt = 0; attempt <= config.rampRetries; attempt++) {
+          step = await relayStep(
+            server,
+            generators,
+            config,
+            rate,
+            Math.round(rate * config.rampStepSec),
+          );
+          config.progress(
+            `  ${kind}: ${rate}/s → ${step.achievedRate.toFixed(0)}/s, p99 ${
+              step.latency.p99.toFixed(2)
+            } ms, server ${(step.cores.server * 100).toFixed(0)}%, generator ${
+              (step.cores.generator * 100).toFixed(0)
+            }%, rest ${(step.cores.rest * 100).toFixed(0)}%`,
+          );
+          failure = rampFailure(step, config);
+          if (failure === "" || failure.startsWith("faults")) break;
+        }
+        if (!step) break;
         steps.push(step);
-        config.progress(
-          `  ${kind}: ${rate}/s → ${step.achievedRate.toFixed(0)}/s, p99 ${
-            step.latency.p99.toFixed(2)
-          } ms, server ${(step.cores.server * 100).toFixed(0)}%, generator ${
-            (step.cores.generator * 100).toFixed(0)
-          }%`,
-        );
-        if (faultCount(step.faults) > 0) {
-          stoppedBy = `faults at ${rate}/s`;
-          break;
-        }
-        if (step.latency.p99 > config.rampP99LimitMs) {
-          stoppedBy = `p99 over ${config.rampP99LimitMs} ms at ${rate}/s` +
-            (step.cores.generator > 0.9 ? " (generator saturated too)" : "");
-          break;
-        }
-        if (step.achievedRate < rate * 0.95) {
-          stoppedBy = `generator could not send ${rate}/s`;
-          maxRate = Math.max(maxRate, step.achievedRate);
+        if (failure !== "") {
+          stoppedBy = failure;
+          if (failure.startsWith("generator")) {
+            maxRate = Math.max(maxRate, step.achievedRate);
+          }
           break;
         }
         maxRate = rate;
@@ -498,6 +504,19 @@ export function ramp(
       return { steps, maxRate, stoppedBy, serverCoreRate };
     },
   );
+}
+
+/** Why a ramp step fails, or "" when it passes. */
+function rampFailure(step: RelayResult, config: BenchConfig): string {
+  if (faultCount(step.faults) > 0) return `faults at ${step.rate}/s`;
+  if (step.latency.p99 > config.rampP99LimitMs) {
+    return `p99 over ${config.rampP99LimitMs} ms at ${step.rate}/s` +
+      (step.cores.generator > 0.9 ? " (generator saturated too)" : "");
+  }
+  if (step.achievedRate < step.rate * 0.95) {
+    return `generator could not send ${step.rate}/s`;
+  }
+  return "";
 }
 
 function emptyFaults(): Faults {

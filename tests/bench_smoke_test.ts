@@ -27,6 +27,8 @@ Deno.test("runBench() relays every message once to the right peer on both server
       rampRates: [1000, 2000],
       rampStepSec: 0.3,
       rampP99LimitMs: 50,
+      rampRetries: 0,
+      rounds: 1,
       relayPairs: 20,
       relayWorkers: 1,
       fullCheck: true,
