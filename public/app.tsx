@@ -1,12 +1,107 @@
 /**
- * Parley's browser client (placeholder until the client lands).
+ * Parley's browser client: the entry point. Creates the three models
+ * (connection, room, audio) and the call that owns the live resources, wires
+ * the keyboard (M to mute, Space to talk), resumes this tab's session after
+ * a reload, and renders the start or in-call page.
  *
  * @module
  */
 import { render } from "preact";
+import { signal } from "@preact/signals";
+import { AudioModel } from "./audio_model.ts";
+import { Call } from "./call.ts";
+import { CallPage } from "./call_page.tsx";
+import { ConnectionModel } from "./connection_model.ts";
+import { unsupportedReason } from "./media.ts";
+import { loadSession } from "./prefs.ts";
+import { RoomModel } from "./room_model.ts";
+import { roomFromPath } from "./room_id.ts";
+import { StartPage } from "./start_page.tsx";
+
+const connection = new ConnectionModel();
+const room = new RoomModel();
+const audio = new AudioModel();
+const call = new Call(connection, room, audio);
+/** Short feedback for buttons like Copy link (polite live region). */
+const status = signal("");
 
 function App() {
-  return <h1>Parley</h1>;
+  const phase = connection.phase.value;
+  const unsupported = unsupportedReason();
+  return (
+    <div
+      class="app"
+      data-phase={phase}
+      data-self-id={connection.selfId.value}
+      data-signaling={connection.status.value}
+    >
+      <header class="top">
+        <h1>Parley</h1>
+        {phase !== "start" && (
+          <p class="room-id">
+            Room <code>{connection.room.value}</code>
+          </p>
+        )}
+        <p class="signaling" role="status">{connection.statusText.value}</p>
+      </header>
+      {unsupported && <p class="error" role="alert">{unsupported}</p>}
+      {connection.error.value && (
+        <p class="error" role="alert">{connection.error.value}</p>
+      )}
+      <p class="visually-hidden" aria-live="polite">
+        {room.announcement.value}
+      </p>
+      <p class="status" aria-live="polite">{status.value}</p>
+      {phase === "call"
+        ? (
+          <CallPage
+            call={call}
+            connection={connection}
+            room={room}
+            audio={audio}
+            status={status}
+          />
+        )
+        : (
+          <StartPage
+            call={call}
+            connection={connection}
+            audio={audio}
+            status={status}
+          />
+        )}
+    </div>
+  );
+}
+
+function typing(target: EventTarget | null): boolean {
+  return target instanceof HTMLElement &&
+    (target.isContentEditable ||
+      ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName) &&
+        !(target instanceof HTMLInputElement &&
+          ["checkbox", "range"].includes(target.type)));
+}
+
+addEventListener("keydown", (event) => {
+  if (connection.phase.peek() !== "call" || typing(event.target)) return;
+  if (event.key === "m" || event.key === "M") {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    audio.toggleMute();
+  } else if (event.code === "Space" && audio.pushToTalk.peek()) {
+    event.preventDefault();
+    audio.talking.value = true;
+  }
+});
+addEventListener("keyup", (event) => {
+  if (event.code === "Space") audio.talking.value = false;
+});
+addEventListener("blur", () => audio.talking.value = false);
+
+// A reload of a tab that was in a call resumes its session.
+const session = loadSession();
+if (session && session.room === roomFromPath(location.pathname)) {
+  audio.name.value = session.name;
+  void call.join(session);
 }
 
 const root = document.getElementById("app");

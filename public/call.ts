@@ -1,0 +1,639 @@
+/**
+ * The call: the one place that owns live resources. It moves messages
+ * between the {@linkcode SignalingClient} and one {@linkcode PeerLink} per
+ * remote peer (a full mesh), owns the microphone stream, the AudioContext,
+ * the `<audio>` elements and the timers, and writes what happens into the
+ * models. The UI only reads models and calls the methods here.
+ *
+ * Invariant: no RTCPeerConnection's life depends on the WebSocket. While
+ * the socket is down, audio keeps flowing and outgoing signals wait in a
+ * queue until the session is resumed.
+ *
+ * @module
+ */
+import { effect } from "@preact/signals";
+import { type Audio, pickDevice } from "./audio_model.ts";
+import type { Connection } from "./connection_model.ts";
+import {
+  describeMicError,
+  LevelMeter,
+  listDevices,
+  openMicrophone,
+  unsupportedReason,
+} from "./media.ts";
+import {
+  hasTurnServer,
+  isPolite,
+  parseSignalData,
+  planAfterJoin,
+  type SignalData,
+} from "./negotiation.ts";
+import { PeerLink } from "./peer_link.ts";
+import { saveSession } from "./prefs.ts";
+import { findParticipant, type Room } from "./room_model.ts";
+import { SignalingClient, type WireMessage } from "./signaling_client.ts";
+import { deriveStats, type PeerStats } from "./stats.ts";
+import { isValidRoom } from "./room_id.ts";
+
+/** Outgoing signals kept while the socket is down, at most. */
+const OUTBOX_LIMIT = 500;
+const LEVEL_INTERVAL_MS = 100;
+const STATS_INTERVAL_MS = 1_000;
+
+interface Remote {
+  link?: PeerLink;
+  element?: HTMLAudioElement;
+  meter?: LevelMeter;
+  stream?: MediaStream;
+  stats?: PeerStats;
+}
+
+/** How to join: a fresh peer, or resuming a stored session. */
+export interface JoinRequest {
+  room: string;
+  name: string;
+  token?: string;
+}
+
+/** The call controller. */
+export class Call {
+  readonly #connection: Connection;
+  readonly #room: Room;
+  readonly #audio: Audio;
+  #client: SignalingClient | undefined;
+  #joinedSocket = false;
+  #token = "";
+  #name = "";
+  #outbox: { to: string; data: SignalData }[] = [];
+  #remotes = new Map<string, Remote>();
+  #mic: MediaStream | undefined;
+  #sendTrack: MediaStreamTrack | undefined;
+  #sendStream = new MediaStream();
+  #micMeter: LevelMeter | undefined;
+  #context: AudioContext | undefined;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #micChain: Promise<void> = Promise.resolve();
+  #disposers: (() => void)[] = [];
+  #audioHolder: HTMLElement;
+
+  constructor(connection: Connection, room: Room, audio: Audio) {
+    this.#connection = connection;
+    this.#room = room;
+    this.#audio = audio;
+    this.#audioHolder = document.createElement("div");
+    this.#audioHolder.hidden = true;
+    document.body.append(this.#audioHolder);
+    audio.canChooseSpeaker.value = "setSinkId" in HTMLMediaElement.prototype;
+    this.#watchSettings();
+    this.#timers.push(
+      setInterval(() => this.#pollLevels(), LEVEL_INTERVAL_MS),
+      setInterval(() => this.#pollStats(), STATS_INTERVAL_MS),
+    );
+    this.#listen(globalThis, "online", () => {
+      this.#client?.retryNow();
+      for (const remote of this.#remotes.values()) remote.link?.restartIce();
+    });
+    this.#listen(globalThis, "pagehide", (event) => {
+      // A page kept in the back/forward cache may come back: stay a member.
+      if ((event as PageTransitionEvent).persisted) return;
+      if (this.#joinedSocket) this.#client?.send({ type: "leave" });
+    });
+    if (navigator.mediaDevices) {
+      this.#listen(
+        navigator.mediaDevices,
+        "devicechange",
+        () => this.refreshDevices(),
+      );
+    }
+    // Any click counts as the gesture that lets blocked audio start.
+    this.#listen(document, "pointerdown", () => this.resumePlayback());
+  }
+
+  /** Opens the microphone for the check on the start page (a gesture). */
+  async checkMicrophone(): Promise<boolean> {
+    const reason = unsupportedReason();
+    if (reason) {
+      this.#connection.fail(reason);
+      return false;
+    }
+    this.#ensureContext();
+    try {
+      await this.#openMic();
+      this.#connection.error.value = "";
+      await this.refreshDevices();
+      return true;
+    } catch (error) {
+      this.#connection.fail(describeMicError(error));
+      return false;
+    }
+  }
+
+  /** Joins `request.room` (from a click, so audio may play). */
+  async join(request: JoinRequest): Promise<void> {
+    const connection = this.#connection;
+    if (!isValidRoom(request.room)) {
+      connection.fail(
+        "Enter a room ID of 1–64 letters, digits, '-' or '_' (or create a room).",
+      );
+      return;
+    }
+    connection.phase.value = "joining";
+    connection.room.value = request.room;
+    if (!this.#mic && !(await this.checkMicrophone())) {
+      connection.phase.value = "start";
+      return;
+    }
+    this.#name = request.name;
+    this.#token = request.token ?? "";
+    const url = new URL("/ws", location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    this.#client?.stop();
+    this.#client = new SignalingClient(url.href, {
+      onOpen: () => this.#sendJoin(),
+      onMessage: (message) => this.#onMessage(message),
+      onStatus: (status, code) => this.#onStatus(status, code),
+    });
+    this.#client.start();
+  }
+
+  /** Leaves the room for good and returns to the start page. */
+  leave(): void {
+    if (this.#joinedSocket) this.#client?.send({ type: "leave" });
+    this.#endCall();
+    this.#connection.error.value = "";
+  }
+
+  /** Re-reads the device lists and falls back when a chosen one is gone. */
+  async refreshDevices(): Promise<void> {
+    if (!navigator.mediaDevices?.enumerateDevices) return;
+    const { mics, speakers } = await listDevices();
+    const audio = this.#audio;
+    audio.mics.value = mics;
+    audio.speakers.value = speakers;
+    audio.micId.value = pickDevice(audio.micId.peek(), mics);
+    audio.speakerId.value = pickDevice(audio.speakerId.peek(), speakers);
+  }
+
+  /** Starts remote audio the autoplay policy held back. */
+  resumePlayback(): void {
+    if (this.#context?.state === "suspended") {
+      this.#context.resume().catch(() => {});
+    }
+    for (const remote of this.#remotes.values()) {
+      if (remote.element?.paused) remote.element.play().catch(() => {});
+    }
+    this.#audio.playbackBlocked.value = false;
+  }
+
+  /** Peer connections, for diagnostics. */
+  get links(): PeerLink[] {
+    return [...this.#remotes.values()].flatMap((r) => r.link ? [r.link] : []);
+  }
+
+  // ---- signaling ----
+
+  #sendJoin(): void {
+    const room = this.#connection.room.peek();
+    this.#client?.send(
+      this.#token
+        ? { type: "join", room, token: this.#token }
+        : { type: "join", room, name: this.#name },
+    );
+  }
+
+  #onStatus(status: string, code?: number): void {
+    const connection = this.#connection;
+    if (status !== "open") this.#joinedSocket = false;
+    connection.status.value = status as typeof connection.status.value;
+    if (status === "reconnecting" && connection.phase.peek() === "joining") {
+      connection.fail("Cannot reach the Parley server. Retrying…");
+    }
+    if (status === "closed" && code !== undefined) {
+      const message = code === 4501
+        ? "This call was opened in another tab, so it ended here."
+        : `The server closed the connection (code ${code}).`;
+      this.#endCall();
+      connection.fail(message);
+    }
+  }
+
+  #onMessage(message: WireMessage): void {
+    switch (message.type) {
+      case "joined":
+        return this.#onJoined(message);
+      case "ice-servers":
+        return this.#setIceServers(message);
+      case "peer-joined": {
+        const peerId = String(message.peerId);
+        this.#room.add(peerId, String(message.name ?? ""));
+        this.#connect(peerId, true);
+        return;
+      }
+      case "peer-left":
+        return this.#drop(String(message.peerId), true);
+      case "signal":
+        return this.#onSignal(String(message.from), message.data);
+      case "error":
+        return this.#onError(String(message.code), String(message.message));
+    }
+  }
+
+  #onJoined(message: WireMessage): void {
+    const connection = this.#connection;
+    const peers = Array.isArray(message.peers)
+      ? message.peers as { peerId: string; name: string }[]
+      : [];
+    this.#joinedSocket = true;
+    this.#client?.joined();
+    this.#token = String(message.token);
+    connection.selfId.value = String(message.peerId);
+    connection.error.value = "";
+    const firstJoin = connection.phase.peek() !== "call";
+    connection.phase.value = "call";
+    saveSession({
+      room: connection.room.peek(),
+      token: this.#token,
+      name: this.#name,
+    });
+    const limits = message.limits as { pingIntervalMs?: number } | undefined;
+    this.#client?.setPingInterval(limits?.pingIntervalMs ?? 20_000);
+    this.#setIceServers(message);
+
+    const plan = planAfterJoin(
+      message.resumed === true,
+      peers.map((p) => p.peerId),
+      [...this.#remotes.keys()],
+    );
+    for (const id of plan.close) this.#drop(id, true);
+    for (const known of this.#room.participants.peek()) {
+      if (!peers.some((p) => p.peerId === known.peerId)) {
+        this.#room.remove(known.peerId);
+      }
+    }
+    for (const peer of peers) {
+      this.#room.add(peer.peerId, peer.name, !firstJoin);
+    }
+    for (const id of plan.hello) this.#sendSignal(id, { hello: true });
+    // Signals produced while the socket was down go out now, in order.
+    for (const { to, data } of this.#outbox.splice(0)) {
+      this.#sendSignal(to, data);
+    }
+  }
+
+  #setIceServers(message: WireMessage): void {
+    const servers = Array.isArray(message.iceServers)
+      ? message.iceServers as RTCIceServer[]
+      : [];
+    this.#connection.iceServers.value = servers;
+    for (const remote of this.#remotes.values()) {
+      remote.link?.setConfiguration({ iceServers: servers });
+    }
+    clearTimeout(this.#refreshTimer);
+    const ttl = Number(message.iceServersTtlMs);
+    if (ttl > 0) {
+      // TURN credentials expire: ask again at four fifths of their life.
+      this.#refreshTimer = setTimeout(() => {
+        if (this.#joinedSocket) this.#client?.send({ type: "ice-servers" });
+      }, ttl * 0.8);
+    }
+  }
+
+  #onError(code: string, text: string): void {
+    const connection = this.#connection;
+    switch (code) {
+      case "room-full":
+        this.#endCall();
+        connection.fail(
+          "This room is full. Ask someone to leave, or create another room.",
+        );
+        return;
+      case "invalid-token":
+        // The session expired (or we left): join as a new peer.
+        this.#token = "";
+        this.#sendJoin();
+        return;
+      case "unavailable":
+      case "rate-limited":
+        if (!this.#joinedSocket) {
+          setTimeout(() => {
+            if (this.#client?.open && !this.#joinedSocket) this.#sendJoin();
+          }, 2_000);
+        }
+        return;
+      case "invalid-room":
+        this.#endCall();
+        connection.fail(text);
+        return;
+      default:
+        console.warn(`parley: server error ${code}: ${text}`);
+    }
+  }
+
+  #onSignal(from: string, raw: unknown): void {
+    const data = parseSignalData(raw);
+    if (!data) return;
+    if ("hello" in data) {
+      // The sender has no connection to us (reload or watchdog): start over.
+      this.#closeLink(from);
+      this.#connect(from, true);
+      return;
+    }
+    let link = this.#remotes.get(from)?.link;
+    if (!link) {
+      if (!("description" in data) || data.description.type !== "offer") {
+        return;
+      }
+      link = this.#connect(from, false);
+    }
+    void link.signal(data);
+  }
+
+  #sendSignal(to: string, data: SignalData): void {
+    if (
+      this.#joinedSocket && this.#client?.send({ type: "signal", to, data })
+    ) {
+      return;
+    }
+    if (this.#outbox.length < OUTBOX_LIMIT) this.#outbox.push({ to, data });
+  }
+
+  // ---- peers ----
+
+  #connect(peerId: string, initiator: boolean): PeerLink {
+    this.#closeLink(peerId);
+    if (!findParticipant(this.#room, peerId)) this.#room.add(peerId, "", false);
+    const participant = findParticipant(this.#room, peerId);
+    const iceServers = this.#connection.iceServers.peek();
+    const remote = this.#remotes.get(peerId) ?? {};
+    this.#remotes.set(peerId, remote);
+    if (participant) {
+      participant.state.value = "connecting";
+      participant.note.value = "";
+    }
+    const link = new PeerLink({
+      remoteId: peerId,
+      polite: isPolite(this.#connection.selfId.peek(), peerId),
+      initiator,
+      config: {
+        iceServers,
+        iceTransportPolicy: this.#audio.privateMode.peek() ? "relay" : "all",
+      },
+      track: this.#sendTrack ?? this.#silentTrack(),
+      stream: this.#sendStream,
+      onSignal: (data) => {
+        if (remote.link === link) this.#sendSignal(peerId, data);
+      },
+      onRemoteStream: (stream) => this.#play(peerId, stream),
+      onState: (state) => {
+        if (!participant || remote.link !== link) return;
+        participant.state.value = state;
+        participant.note.value = state === "failed" && !hasTurnServer(
+            this.#connection.iceServers.peek(),
+          )
+          ? "No direct connection is possible between you two, and this server offers no TURN relay. A TURN server is needed for this network."
+          : "";
+      },
+      onStuck: () => {
+        if (remote.link !== link) return;
+        // Gathered nothing: start over, and ask the peer to offer afresh.
+        this.#closeLink(peerId);
+        this.#sendSignal(peerId, { hello: true });
+      },
+    });
+    remote.link = link;
+    return link;
+  }
+
+  #closeLink(peerId: string): void {
+    const remote = this.#remotes.get(peerId);
+    if (!remote?.link) return;
+    remote.link.close();
+    remote.link = undefined;
+    remote.stats = undefined;
+  }
+
+  #drop(peerId: string, announce: boolean): void {
+    this.#closeLink(peerId);
+    const remote = this.#remotes.get(peerId);
+    if (remote) {
+      remote.meter?.close();
+      remote.element?.remove();
+      if (remote.element) remote.element.srcObject = null;
+      this.#remotes.delete(peerId);
+    }
+    if (announce) this.#room.remove(peerId);
+  }
+
+  #play(peerId: string, stream: MediaStream): void {
+    const remote = this.#remotes.get(peerId);
+    if (!remote) return;
+    if (!remote.element) {
+      remote.element = document.createElement("audio");
+      remote.element.dataset.peerId = peerId;
+      this.#audioHolder.append(remote.element);
+    }
+    const element = remote.element;
+    const participant = findParticipant(this.#room, peerId);
+    element.volume = participant?.volume.peek() ?? 1;
+    this.#applySink(element);
+    if (element.srcObject !== stream) {
+      element.srcObject = stream;
+      remote.meter?.close();
+      remote.meter = this.#context
+        ? new LevelMeter(this.#context, stream)
+        : undefined;
+    }
+    element.play().catch(() => {
+      this.#audio.playbackBlocked.value = true;
+    });
+  }
+
+  #applySink(element: HTMLAudioElement): void {
+    const sinkId = this.#audio.speakerId.peek();
+    const withSink = element as HTMLAudioElement & {
+      setSinkId?: (id: string) => Promise<void>;
+    };
+    withSink.setSinkId?.(sinkId).catch((error: unknown) =>
+      console.warn("parley: setSinkId failed", error)
+    );
+  }
+
+  // ---- microphone ----
+
+  #ensureContext(): void {
+    if (!this.#context) {
+      this.#context = new AudioContext();
+    } else if (this.#context.state === "suspended") {
+      this.#context.resume().catch(() => {});
+    }
+  }
+
+  async #openMic(): Promise<void> {
+    const audio = this.#audio;
+    const mic = await openMicrophone({
+      deviceId: audio.micId.peek(),
+      echoCancellation: audio.echoCancellation.peek(),
+      noiseSuppression: audio.noiseSuppression.peek(),
+      autoGainControl: audio.autoGainControl.peek(),
+    });
+    const [track] = mic.getAudioTracks();
+    // The meter hears the microphone itself; the others hear a clone that
+    // mute disables, so "you are muted" can still notice speech.
+    const sendTrack = track.clone();
+    sendTrack.enabled = audio.sending.peek();
+    const old = this.#mic;
+    const oldSend = this.#sendTrack;
+    this.#mic = mic;
+    this.#sendTrack = sendTrack;
+    for (const t of this.#sendStream.getTracks()) {
+      this.#sendStream.removeTrack(t);
+    }
+    this.#sendStream.addTrack(sendTrack);
+    await Promise.all(this.links.map((link) => link.replaceTrack(sendTrack)));
+    this.#micMeter?.close();
+    this.#micMeter = this.#context
+      ? new LevelMeter(this.#context, mic)
+      : undefined;
+    old?.getTracks().forEach((t) => t.stop());
+    oldSend?.stop();
+    track.onended = () => {
+      // Unplugged: reopen the default microphone, if that exists.
+      if (this.#mic === mic) {
+        audio.micId.value = "";
+        this.#reopenMic();
+      }
+    };
+    audio.micLive.value = true;
+  }
+
+  #reopenMic(): void {
+    if (!this.#mic) return;
+    this.#micChain = this.#micChain.then(() => this.#openMic()).catch(
+      (error) => this.#connection.fail(describeMicError(error)),
+    );
+  }
+
+  #closeMic(): void {
+    this.#micMeter?.close();
+    this.#micMeter = undefined;
+    this.#mic?.getTracks().forEach((t) => t.stop());
+    this.#sendTrack?.stop();
+    this.#mic = undefined;
+    this.#sendTrack = undefined;
+    this.#audio.micLive.value = false;
+    this.#audio.localLevel.value = 0;
+  }
+
+  /** A track to send before the microphone opens (never, in practice). */
+  #silentTrack(): MediaStreamTrack {
+    this.#ensureContext();
+    const context = this.#context as AudioContext;
+    return context.createMediaStreamDestination().stream.getAudioTracks()[0];
+  }
+
+  #watchSettings(): void {
+    const audio = this.#audio;
+    let first = true;
+    this.#disposers.push(
+      effect(() => {
+        const enabled = audio.sending.value;
+        if (this.#sendTrack) this.#sendTrack.enabled = enabled;
+      }),
+      effect(() => {
+        // Read every option so a change to any of them reopens the mic.
+        void [
+          audio.micId.value,
+          audio.echoCancellation.value,
+          audio.noiseSuppression.value,
+          audio.autoGainControl.value,
+        ];
+        if (first) {
+          first = false;
+          return;
+        }
+        this.#reopenMic();
+      }),
+      effect(() => {
+        void audio.speakerId.value;
+        for (const remote of this.#remotes.values()) {
+          if (remote.element) this.#applySink(remote.element);
+        }
+      }),
+      effect(() => {
+        for (const participant of this.#room.participants.value) {
+          const volume = participant.volume.value;
+          const element = this.#remotes.get(participant.peerId)?.element;
+          if (element) element.volume = volume;
+        }
+      }),
+    );
+  }
+
+  // ---- polling ----
+
+  #pollLevels(): void {
+    this.#audio.localLevel.value = this.#micMeter?.read() ?? 0;
+    for (const participant of this.#room.participants.peek()) {
+      const meter = this.#remotes.get(participant.peerId)?.meter;
+      participant.level.value = meter?.read() ?? 0;
+    }
+  }
+
+  async #pollStats(): Promise<void> {
+    for (const [peerId, remote] of this.#remotes) {
+      const link = remote.link;
+      if (!link) continue;
+      try {
+        const report = await link.pc.getStats();
+        if (remote.link !== link) continue;
+        const stats = deriveStats(
+          [...report.values()] as Parameters<typeof deriveStats>[0],
+          remote.stats,
+        );
+        remote.stats = stats;
+        const participant = findParticipant(this.#room, peerId);
+        if (participant) participant.stats.value = stats;
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  }
+
+  // ---- teardown ----
+
+  #endCall(): void {
+    this.#client?.stop();
+    this.#client = undefined;
+    this.#joinedSocket = false;
+    this.#token = "";
+    this.#outbox = [];
+    clearTimeout(this.#refreshTimer);
+    for (const peerId of [...this.#remotes.keys()]) this.#drop(peerId, false);
+    this.#room.clear();
+    saveSession(undefined);
+    this.#closeMic();
+    const connection = this.#connection;
+    connection.phase.value = "start";
+    connection.status.value = "idle";
+    connection.selfId.value = "";
+  }
+
+  #listen(
+    target: EventTarget,
+    type: string,
+    listener: (event: Event) => void,
+  ): void {
+    target.addEventListener(type, listener);
+    this.#disposers.push(() => target.removeEventListener(type, listener));
+  }
+
+  /** Ends everything: the call, timers, listeners and effects. */
+  dispose(): void {
+    this.#endCall();
+    for (const timer of this.#timers) clearInterval(timer);
+    for (const dispose of this.#disposers.splice(0)) dispose();
+    this.#context?.close().catch(() => {});
+    this.#audioHolder.remove();
+  }
+}

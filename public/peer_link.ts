@@ -1,0 +1,219 @@
+/**
+ * One RTCPeerConnection to one remote peer, with the signaling seam of
+ * simple-peer: it emits outgoing signals through `onSignal` and takes
+ * incoming ones through {@linkcode PeerLink.signal}; it never sees the
+ * WebSocket. Negotiation follows the perfect negotiation pattern
+ * (https://w3c.github.io/webrtc-pc/#perfect-negotiation-example), but the
+ * first offer always comes from the initiator (the member already in the
+ * room): an initial glare can stall ICE for good in Chromium.
+ *
+ * @module
+ */
+import { isOfferCollision, type SignalData } from "./negotiation.ts";
+
+/** A connection's state as the participant list shows it. */
+export type LinkState = "connecting" | "connected" | "reconnecting" | "failed";
+
+/** Gathering nothing for this long means a stuck connection. */
+export const WATCHDOG_MS = 5_000;
+/** How long `disconnected` may last before an ICE restart. */
+export const DISCONNECTED_RESTART_MS = 3_000;
+
+/** Options for {@linkcode PeerLink}. */
+export interface PeerLinkOptions {
+  remoteId: string;
+  /** Whether this side rolls back on an offer collision. */
+  polite: boolean;
+  /** Whether this side creates the first offer. */
+  initiator: boolean;
+  config: RTCConfiguration;
+  /** The track to send (added before the first offer or answer). */
+  track: MediaStreamTrack;
+  stream: MediaStream;
+  onSignal(data: SignalData): void;
+  onRemoteStream(stream: MediaStream): void;
+  onState(state: LinkState): void;
+  /** The watchdog gave up on this connection: replace it. */
+  onStuck(): void;
+}
+
+/** One peer connection with perfect negotiation, watchdog and ICE restart. */
+export class PeerLink {
+  readonly remoteId: string;
+  readonly pc: RTCPeerConnection;
+  readonly #options: PeerLinkOptions;
+  #makingOffer = false;
+  #ignoreOffer = false;
+  #trackAdded = false;
+  #gathered = 0;
+  #pending: (RTCIceCandidateInit | null)[] = [];
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  /** Whether ICE ended in `failed` at least once. */
+  failedOnce = false;
+
+  constructor(options: PeerLinkOptions) {
+    this.#options = options;
+    this.remoteId = options.remoteId;
+    const pc = new RTCPeerConnection(options.config);
+    this.pc = pc;
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate) this.#gathered++;
+      options.onSignal({ candidate: candidate ? candidate.toJSON() : null });
+    };
+    pc.onnegotiationneeded = () => this.#negotiate();
+    pc.ontrack = ({ track, streams }) => {
+      options.onRemoteStream(streams[0] ?? new MediaStream([track]));
+    };
+    pc.onconnectionstatechange = () => this.#onConnectionState();
+    pc.oniceconnectionstatechange = () => this.#onConnectionState();
+    this.#watchdog = setTimeout(() => {
+      if (this.#gathered === 0 && pc.connectionState !== "connected") {
+        options.onStuck();
+      }
+    }, WATCHDOG_MS);
+    if (options.initiator) this.#addTrack();
+  }
+
+  /** Takes an incoming signal from the remote peer. */
+  async signal(data: SignalData): Promise<void> {
+    if (this.#closed) return;
+    const pc = this.pc;
+    if ("description" in data) {
+      const description = data.description;
+      const collision = isOfferCollision(
+        description.type,
+        this.#makingOffer,
+        pc.signalingState,
+      );
+      this.#ignoreOffer = !this.#options.polite && collision;
+      if (this.#ignoreOffer) return;
+      // The answerer's track goes in just before the offer is applied, so
+      // the offer's m-line takes the sender and no second round is needed.
+      if (description.type === "offer") this.#addTrack();
+      try {
+        // A polite peer's colliding offer is rolled back implicitly.
+        await pc.setRemoteDescription(description);
+        if (this.#closed) return;
+        for (const candidate of this.#pending.splice(0)) {
+          await this.#addCandidate(candidate);
+        }
+        if (description.type === "offer") {
+          await pc.setLocalDescription();
+          this.#send();
+        }
+      } catch (error) {
+        console.warn("parley: negotiation failed", error);
+      }
+    } else if ("candidate" in data) {
+      // Trickled candidates may outrun the description they belong to.
+      if (!pc.remoteDescription) this.#pending.push(data.candidate);
+      else await this.#addCandidate(data.candidate);
+    }
+  }
+
+  /** Sends `track` instead of the current one, without renegotiating. */
+  async replaceTrack(track: MediaStreamTrack): Promise<void> {
+    for (const sender of this.pc.getSenders()) {
+      if (sender.track?.kind === "audio" || sender.track === null) {
+        await sender.replaceTrack(track);
+      }
+    }
+  }
+
+  /** Restarts ICE (a new offer with fresh credentials). */
+  restartIce(): void {
+    if (this.#closed) return;
+    this.pc.restartIce();
+  }
+
+  /** Hands fresh ICE servers to the connection (for later restarts). */
+  setConfiguration(config: RTCConfiguration): void {
+    if (this.#closed) return;
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), ...config });
+    } catch (error) {
+      console.warn("parley: setConfiguration failed", error);
+    }
+  }
+
+  /** Closes the connection and its timers; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#watchdog);
+    clearTimeout(this.#restartTimer);
+    this.pc.onicecandidate = null;
+    this.pc.onnegotiationneeded = null;
+    this.pc.ontrack = null;
+    this.pc.onconnectionstatechange = null;
+    this.pc.oniceconnectionstatechange = null;
+    this.pc.close();
+  }
+
+  #addTrack(): void {
+    if (this.#trackAdded) return;
+    this.#trackAdded = true;
+    this.pc.addTrack(this.#options.track, this.#options.stream);
+  }
+
+  async #negotiate(): Promise<void> {
+    // Only the initiator offers first; the answerer's first description is
+    // its answer. Later renegotiations (ICE restarts) may come from either.
+    if (!this.#options.initiator && !this.pc.remoteDescription) return;
+    if (this.pc.signalingState !== "stable") return;
+    try {
+      this.#makingOffer = true;
+      await this.pc.setLocalDescription();
+      this.#send();
+    } catch (error) {
+      console.warn("parley: offer failed", error);
+    } finally {
+      this.#makingOffer = false;
+    }
+  }
+
+  #send(): void {
+    const description = this.pc.localDescription;
+    if (description && !this.#closed) {
+      this.#options.onSignal({ description: description.toJSON() });
+    }
+  }
+
+  async #addCandidate(candidate: RTCIceCandidateInit | null): Promise<void> {
+    try {
+      await this.pc.addIceCandidate(candidate ?? undefined);
+    } catch (error) {
+      if (!this.#ignoreOffer) console.warn("parley: bad candidate", error);
+    }
+  }
+
+  #onConnectionState(): void {
+    if (this.#closed) return;
+    const pc = this.pc;
+    const state = pc.connectionState;
+    clearTimeout(this.#restartTimer);
+    if (state === "connected") {
+      this.#options.onState("connected");
+    } else if (state === "failed" || pc.iceConnectionState === "failed") {
+      this.failedOnce = true;
+      this.#options.onState("failed");
+      // Both sides may restart; perfect negotiation settles a collision.
+      // The polite side waits a little so that usually only one offers.
+      this.#restartTimer = setTimeout(
+        () => this.restartIce(),
+        this.#options.polite ? 2_000 : 0,
+      );
+    } else if (state === "disconnected") {
+      this.#options.onState("reconnecting");
+      this.#restartTimer = setTimeout(() => {
+        if (pc.connectionState === "disconnected") this.restartIce();
+      }, DISCONNECTED_RESTART_MS + (this.#options.polite ? 1_500 : 0));
+    } else if (state === "new" || state === "connecting") {
+      this.#options.onState(
+        this.failedOnce ? "reconnecting" : "connecting",
+      );
+    }
+  }
+}

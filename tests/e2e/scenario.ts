@@ -1,0 +1,381 @@
+/**
+ * One end-to-end scenario, run inside a loopback-only network and PID
+ * namespace by `tests/e2e_test.ts`:
+ *
+ *     deno run -A tests/e2e/scenario.ts <mesh|restart> <artifacts dir>
+ *
+ * It starts `main.ts` and headless Chromium browsers with fake microphones,
+ * drives the real UI by accessible names, proves audio from `getStats()` on
+ * recorded RTCPeerConnections, and prints one line `RESULT {json}` with the
+ * checks passed and the measurements. Exit code 0 means every check passed.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { type SpawnedServer, spawnServer } from "../support/server.ts";
+import { deadline, delay, eventually } from "../support/wait.ts";
+import {
+  inboundAudio,
+  launchBrowser,
+  makeTone,
+  peerConnectionCount,
+  type TestBrowser,
+} from "./browser.ts";
+
+/** What a scenario reports. */
+export interface ScenarioResult {
+  ok: boolean;
+  checks: string[];
+  metrics: Record<string, number | string>;
+  error?: string;
+  logs?: string[];
+}
+
+const [name, artifacts = "test-artifacts"] = Deno.args;
+const result: ScenarioResult = { ok: false, checks: [], metrics: {} };
+const SCENARIO_TIMEOUT_MS = 100_000;
+
+function pass(check: string): void {
+  result.checks.push(check);
+  console.error(`ok: ${check}`);
+}
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+/** Opens the app and joins through the UI; returns the Join click time. */
+async function joinCall(
+  b: TestBrowser,
+  origin: string,
+  options: { room?: string; name: string },
+): Promise<{ room: string; clickedAt: number }> {
+  const page = b.page;
+  await page.goto(options.room ? `${origin}/r/${options.room}` : `${origin}/`);
+  const roomBox = page.getByRole("textbox", { name: "Room", exact: true });
+  if (options.room) {
+    assert(
+      await roomBox.inputValue() === options.room,
+      `${b.label}: /r/<room> did not fill the Room field`,
+    );
+  } else {
+    await page.getByRole("button", { name: "Create room" }).click();
+  }
+  const room = await roomBox.inputValue();
+  await page.getByRole("textbox", { name: "Your name" }).fill(options.name);
+  const clickedAt = performance.now();
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await page.locator('.app[data-phase="call"]').waitFor();
+  return { room, clickedAt };
+}
+
+function selfId(page: Page): Promise<string> {
+  return page.locator(".app").getAttribute("data-self-id").then((v) => v ?? "");
+}
+
+function listedPeers(page: Page): Promise<string[]> {
+  return page.locator("li.person").evaluateAll((items) =>
+    items.map((item) => (item as HTMLElement).dataset.peerId ?? "").sort()
+  );
+}
+
+/**
+ * Waits until `b` has `peers` open connections, each receiving audio:
+ * packets and energy both rising between two samples a second apart.
+ */
+async function receivesAudioFromAll(
+  b: TestBrowser,
+  peers: number,
+): Promise<void> {
+  await eventually(
+    async () => {
+      const first = await inboundAudio(b.page);
+      if (first.length !== peers) return false;
+      await delay(1_000);
+      const second = await inboundAudio(b.page);
+      if (second.length !== peers) return false;
+      return second.every((s, i) =>
+        s.packetsReceived > first[i].packetsReceived &&
+        s.totalAudioEnergy > first[i].totalAudioEnergy
+      );
+    },
+    `${b.label} to receive audio from ${peers} peer(s)`,
+    {
+      timeoutMs: 25_000,
+      intervalMs: 200,
+    },
+  );
+}
+
+/** Energy `b` receives (summed over its connections) during `ms`. */
+async function energyOver(b: TestBrowser, ms: number): Promise<number> {
+  const sum = (xs: { totalAudioEnergy: number }[]) =>
+    xs.reduce((a, s) => a + s.totalAudioEnergy, 0);
+  const before = sum(await inboundAudio(b.page));
+  await delay(ms);
+  return sum(await inboundAudio(b.page)) - before;
+}
+
+async function mesh(tmp: string, server: SpawnedServer): Promise<void> {
+  const origin = server.origin;
+  await using ada = await launchBrowser("ada", await makeTone(tmp, 440), tmp);
+  await using grace = await launchBrowser(
+    "grace",
+    await makeTone(tmp, 1000),
+    tmp,
+  );
+  try {
+    const { room } = await joinCall(ada, origin, { name: "Ada" });
+    assert(/^[A-Za-z0-9_-]{22}$/.test(room), `bad created room ID ${room}`);
+    assert(
+      new URL(ada.page.url()).pathname === `/r/${room}`,
+      "Create room did not navigate to /r/<id>",
+    );
+    pass("Create room made a 22-character ID and navigated to /r/<id>");
+
+    const { clickedAt } = await joinCall(grace, origin, {
+      room,
+      name: "Grace",
+    });
+    await eventually(
+      async () =>
+        (await inboundAudio(grace.page)).some((s) => s.packetsReceived > 0),
+      "grace's first inbound audio packet",
+      { timeoutMs: 20_000, intervalMs: 20 },
+    );
+    result.metrics.joinToFirstAudioMs = Math.round(
+      performance.now() - clickedAt,
+    );
+    await receivesAudioFromAll(ada, 1);
+    await receivesAudioFromAll(grace, 1);
+    pass("two browsers: each receives audio from the other");
+
+    // Steady tones are flattened by noise suppression and AGC: turn the
+    // processing off through the app's own checkboxes (this also reopens
+    // the microphone and replaces the sent track mid-call).
+    for (
+      const label of [
+        "Echo cancellation",
+        "Noise suppression",
+        "Auto gain control",
+      ]
+    ) {
+      await ada.page.getByRole("checkbox", { name: label }).uncheck();
+    }
+    await delay(1_500);
+    await receivesAudioFromAll(grace, 1);
+    pass("turning processing off keeps the call (replaceTrack)");
+    const loud = await energyOver(grace, 1_500);
+    const mute = ada.page.getByRole("button", { name: "Mute", exact: true });
+    await mute.click();
+    assert(
+      await mute.getAttribute("aria-pressed") === "true",
+      "Mute is not pressed",
+    );
+    await delay(500);
+    const silent = await energyOver(grace, 1_500);
+    await mute.click();
+    await delay(500);
+    const back = await energyOver(grace, 1_500);
+    result.metrics.energyUnmuted = loud;
+    result.metrics.energyMuted = silent;
+    result.metrics.energyUnmutedAgain = back;
+    assert(loud > 0, "no energy before muting");
+    assert(silent < loud * 0.02, `energy kept flowing while muted: ${silent}`);
+    assert(back > loud * 0.2, `energy did not come back after unmute: ${back}`);
+    pass("Mute stops the energy the other receives; unmute restores it");
+
+    await using lin = await launchBrowser(
+      "lin",
+      await makeTone(tmp, 660),
+      tmp,
+    );
+    await joinCall(lin, origin, { room, name: "Lin" });
+    for (const b of [ada, grace, lin]) await receivesAudioFromAll(b, 2);
+    pass("three browsers: every peer receives audio from every other");
+
+    const ids = await Promise.all([ada, grace, lin].map((b) => selfId(b.page)));
+    for (const [i, b] of [ada, grace, lin].entries()) {
+      const others = ids.filter((_, j) => j !== i).sort();
+      await eventually(
+        async () =>
+          JSON.stringify(await listedPeers(b.page)) === JSON.stringify(others),
+        `${b.label} to list the two others`,
+      );
+    }
+    pass("each participant list shows the two others by peer ID");
+
+    await Deno.mkdir(artifacts, { recursive: true });
+    await delay(1_200); // one stats refresh with all three connected
+    await ada.page.screenshot({
+      path: join(artifacts, "in-call.png"),
+      fullPage: true,
+    });
+    await ada.page.setViewportSize({ width: 360, height: 800 });
+    await ada.page.screenshot({
+      path: join(artifacts, "in-call-360.png"),
+      fullPage: true,
+    });
+    const overflow = await ada.page.evaluate(() =>
+      document.documentElement.scrollWidth -
+      document.documentElement.clientWidth
+    );
+    assert(overflow <= 0, `the page scrolls sideways at 360 px (${overflow})`);
+    await ada.page.setViewportSize({ width: 1100, height: 900 });
+    pass("in-call screenshots written; no sideways scroll at 360 px");
+
+    const linId = ids[2];
+    await lin.page.getByRole("button", { name: "Leave" }).click();
+    await lin.page.locator('.app[data-phase="start"]').waitFor();
+    for (const b of [ada, grace]) {
+      await eventually(
+        async () => !(await listedPeers(b.page)).includes(linId),
+        `${b.label} to drop Lin from the list`,
+      );
+    }
+    pass("Leave removes the peer from the others' participant lists");
+  } finally {
+    result.logs = [...ada.errors, ...grace.errors].slice(0, 40);
+  }
+}
+
+async function restart(
+  tmp: string,
+  env: Record<string, string>,
+  first: SpawnedServer,
+): Promise<SpawnedServer> {
+  const origin = first.origin;
+  await using ada = await launchBrowser("ada", await makeTone(tmp, 440), tmp);
+  await using grace = await launchBrowser(
+    "grace",
+    await makeTone(tmp, 1000),
+    tmp,
+  );
+  let second: SpawnedServer | undefined;
+  try {
+    const { room } = await joinCall(ada, origin, { name: "Ada" });
+    await joinCall(grace, origin, { room, name: "Grace" });
+    await receivesAudioFromAll(ada, 1);
+    await receivesAudioFromAll(grace, 1);
+    const before = await Promise.all(
+      [ada, grace].map((b) => selfId(b.page)),
+    );
+    const pcsBefore = await Promise.all(
+      [ada, grace].map((b) => peerConnectionCount(b.page)),
+    );
+    for (const b of [ada, grace]) {
+      await b.page.evaluate(() =>
+        (globalThis as unknown as { __same: boolean }).__same = true
+      );
+    }
+    pass("two browsers in a call");
+
+    first.kill("SIGKILL");
+    await deadline(first.status, "the first server to die");
+    for (const b of [ada, grace]) {
+      await b.page.locator('.app[data-signaling="reconnecting"]').waitFor();
+    }
+    // Audio keeps flowing while there is no server at all.
+    const samples: number[][] = [];
+    for (let i = 0; i < 4; i++) {
+      samples.push(
+        (await Promise.all([ada, grace].map((b) => inboundAudio(b.page))))
+          .map((s) => s[0]?.packetsReceived ?? 0),
+      );
+      await delay(500);
+    }
+    for (let i = 1; i < samples.length; i++) {
+      assert(
+        samples[i][0] > samples[i - 1][0] && samples[i][1] > samples[i - 1][1],
+        `packets stopped while the server was down: ${JSON.stringify(samples)}`,
+      );
+    }
+    pass("packets keep rising on both sides while the server is down");
+
+    second = await eventually(
+      () =>
+        spawnServer({ env: { ...env, PORT: String(first.port) } }).catch(
+          () => false as const,
+        ),
+      "the server to start again on the same port",
+      { timeoutMs: 30_000, intervalMs: 300 },
+    );
+    for (const b of [ada, grace]) {
+      await b.page.locator('.app[data-signaling="open"][data-phase="call"]')
+        .waitFor({ timeout: 20_000 });
+    }
+    const after = await Promise.all([ada, grace].map((b) => selfId(b.page)));
+    assert(
+      JSON.stringify(after) === JSON.stringify(before),
+      `peer IDs changed: ${before} -> ${after}`,
+    );
+    assert(
+      JSON.stringify(await listedPeers(ada.page)) ===
+          JSON.stringify([before[1]]) &&
+        JSON.stringify(await listedPeers(grace.page)) ===
+          JSON.stringify([before[0]]),
+      "participant lists changed after the restart",
+    );
+    for (const b of [ada, grace]) {
+      assert(
+        await b.page.evaluate(() =>
+          (globalThis as unknown as { __same?: boolean }).__same === true
+        ),
+        `${b.label} reloaded the page`,
+      );
+    }
+    pass("both clients resumed with the same peer IDs, without a reload");
+    const pcsAfter = await Promise.all(
+      [ada, grace].map((b) => peerConnectionCount(b.page)),
+    );
+    assert(
+      JSON.stringify(pcsAfter) === JSON.stringify(pcsBefore),
+      `new RTCPeerConnections after the restart: ${pcsBefore} -> ${pcsAfter}`,
+    );
+    await receivesAudioFromAll(ada, 1);
+    await receivesAudioFromAll(grace, 1);
+    pass("the same connections still carry audio both ways after the restart");
+    return second;
+  } catch (error) {
+    await second?.close();
+    throw error;
+  } finally {
+    result.logs = [...ada.errors, ...grace.errors].slice(0, 40);
+  }
+}
+
+async function run(): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix: "parley-e2e-" });
+  const env = { DATABASE_URL: `file:${join(tmp, "parley.db")}` };
+  let server: SpawnedServer | undefined;
+  try {
+    const netdev = await Deno.readTextFile("/proc/net/dev");
+    const interfaces = netdev.split("\n").slice(2).map((l) =>
+      l.split(":")[0].trim()
+    ).filter(Boolean);
+    assert(
+      interfaces.length === 1 && interfaces[0] === "lo",
+      `not in a loopback-only network: ${interfaces}`,
+    );
+    server = await spawnServer({ env });
+    if (name === "mesh") await mesh(tmp, server);
+    else if (name === "restart") server = await restart(tmp, env, server);
+    else throw new Error(`unknown scenario ${name}`);
+    result.ok = true;
+  } finally {
+    await server?.close();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+try {
+  await deadline(run(), `scenario ${name}`, SCENARIO_TIMEOUT_MS);
+} catch (error) {
+  result.ok = false;
+  result.error = error instanceof Error ? error.stack ?? error.message : String(
+    error,
+  );
+}
+console.log(`RESULT ${JSON.stringify(result)}`);
+Deno.exit(result.ok ? 0 : 1);
