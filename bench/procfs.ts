@@ -31,11 +31,20 @@ export function readProcFiles(paths: readonly string[]): string[] {
 
 /** CPU seconds (user + system) from a `/proc/<pid>/stat` text; NaN if "". */
 function statCpuSec(stat: string): number {
-  if (stat === "") return NaN;
+  const [user, sys] = statUserSys(stat);
+  return user + sys;
+}
+
+/** User and system CPU seconds from a `/proc/<pid>/stat` text. */
+function statUserSys(stat: string): [number, number] {
+  if (stat === "") return [NaN, NaN];
   // The command name (field 2) may hold spaces: split after its ")".
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // utime and stime are fields 14 and 15, so 11 and 12 after the name.
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC;
+  return [
+    Number(fields[11]) / CLOCK_TICKS_PER_SEC,
+    Number(fields[12]) / CLOCK_TICKS_PER_SEC,
+  ];
 }
 
 /** Busy CPU seconds of the machine from a `/proc/stat` text. */
@@ -78,6 +87,8 @@ export interface CpuSplit {
   wallSec: number;
   /** CPU seconds of the server process. */
   serverSec: number;
+  /** The part of `serverSec` spent in the kernel (system time). */
+  serverSysSec: number;
   /** CPU seconds of the load generator processes and the orchestrator. */
   generatorSec: number;
   /** CPU seconds of everything else on the machine. */
@@ -92,14 +103,18 @@ export class CpuMeter {
   #server0 = 0;
   #gen0 = 0;
   #busy0 = 0;
+  #serverSys0 = 0;
 
   constructor(serverPid: number, generatorPids: () => number[]) {
     this.#server = serverPid;
     this.#generators = generatorPids;
   }
 
-  /** [server, generators + this process, machine busy], in CPU seconds. */
-  #read(): [number, number, number] {
+  /**
+   * [server, generators + this process, machine busy, server system time],
+   * in CPU seconds.
+   */
+  #read(): [number, number, number, number] {
     const gens = [Deno.pid, ...this.#generators()];
     const texts = readProcFiles([
       `/proc/${this.#server}/stat`,
@@ -108,24 +123,26 @@ export class CpuMeter {
     ]);
     let gen = 0;
     for (let i = 1; i <= gens.length; i++) gen += statCpuSec(texts[i]) || 0;
-    return [statCpuSec(texts[0]), gen, busyCpuSec(texts[gens.length + 1])];
+    const [user, sys] = statUserSys(texts[0]);
+    return [user + sys, gen, busyCpuSec(texts[gens.length + 1]), sys];
   }
 
   /** Takes the starting readings. */
   start(): void {
     this.#t0 = performance.now();
-    [this.#server0, this.#gen0, this.#busy0] = this.#read();
+    [this.#server0, this.#gen0, this.#busy0, this.#serverSys0] = this.#read();
   }
 
   /** The CPU used since {@linkcode CpuMeter.start}. */
   stop(): CpuSplit {
     const wallSec = (performance.now() - this.#t0) / 1000;
-    const [server, gen, busy] = this.#read();
+    const [server, gen, busy, sys] = this.#read();
     const serverSec = server - this.#server0;
     const generatorSec = gen - this.#gen0;
     return {
       wallSec,
       serverSec,
+      serverSysSec: sys - this.#serverSys0,
       generatorSec,
       restSec: Math.max(0, busy - this.#busy0 - serverSec - generatorSec),
     };

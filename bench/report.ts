@@ -206,7 +206,9 @@ export function detailTables(r: BenchResults): string {
       b.cores,
       `sent ${rate(p.achievedRate)} vs ${rate(b.achievedRate)}; p99 ${
         ms(p.latency.p99)
-      } vs ${ms(b.latency.p99)}`,
+      } vs ${ms(b.latency.p99)}; kernel ${pct(p.serverSysShare)} vs ${
+        pct(b.serverSysShare)
+      } of server CPU`,
     );
   }
   if (rows.length) {

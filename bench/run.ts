@@ -128,7 +128,9 @@ export function configFromEnv(
       cpuProfDir: undefined,
       rounds: num("BENCH_ROUNDS", quick ? 1 : 3),
       settleMs: 2000,
-      warmupCount: 2000,
+      // Two seconds of the latency step, and a few hundred joins.
+      warmupCount: Math.round(latencyRate * 2),
+      joinWarmupCount: 200,
       progress: (line) => console.error(line),
     },
   };

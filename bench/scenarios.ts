@@ -54,6 +54,8 @@ export interface BenchConfig {
   settleMs: number;
   /** Messages sent to warm up before a measured relay step. */
   warmupCount: number;
+  /** Joins made to warm up before the measured join step. */
+  joinWarmupCount: number;
   /** Progress lines go here. */
   progress: (line: string) => void;
 }
@@ -110,6 +112,8 @@ export interface RelayResult {
   received: number;
   latency: LatencySummary;
   serverCpuPerMsgUs: number;
+  /** Share of the server's CPU spent in the kernel. */
+  serverSysShare: number;
   maxLagMs: number;
   cores: CoreUse;
   faults: Faults;
@@ -282,12 +286,14 @@ export function joinRate(
   config: BenchConfig,
 ): Promise<JoinResult> {
   return withServer(kind, 1, config, async (server, generators) => {
-    // Warm up: JIT, the database file, the first socket.
+    // Warm up: JIT, the database file, the first sockets, and the first
+    // seconds of the generator process, which stall now and then (seen
+    // with the bare relay too, and with plain TCP connects).
     await generators.run(() => ({
       cmd: "join-rate",
       url: server.wsUrl,
       rate: config.joinRate,
-      count: Math.min(100, config.joinCount),
+      count: config.joinWarmupCount,
       roomPrefix: `w${Date.now().toString(36)}`,
     }));
     const meter = new CpuMeter(server.pid, () => generators.pids());
@@ -365,6 +371,7 @@ async function relayStep(
     received: merged.received,
     latency: summary(merged),
     serverCpuPerMsgUs: used.serverSec / Math.max(1, merged.received) * 1e6,
+    serverSysShare: used.serverSysSec / used.serverSec,
     maxLagMs: merged.maxLagMs,
     cores: cores(used),
     faults: merged.faults,

@@ -37,6 +37,7 @@ Deno.test("runBench() relays every message once to the right peer on both server
       tempDir,
       settleMs: 100,
       warmupCount: 100,
+      joinWarmupCount: 20,
       progress: () => {},
     };
     const results = await runBench(config, [
