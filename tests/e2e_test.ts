@@ -127,6 +127,17 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "client says when a room is full, hands a session to another tab (hello) and rejoins after a reload",
+  ignore,
+  async fn() {
+    const result = await runScenario("session");
+    for (const check of result.checks) console.log(`  ✓ ${check}`);
+    assert.ok(result.checks.length >= 5);
+  },
+});
+
 Deno.test("client bundle stays under 40 KB gzipped", async () => {
   const js = await Deno.readFile(`${ROOT}public/dist/app.js`);
   const gzipped = await new Response(

@@ -345,6 +345,98 @@ async function restart(
   }
 }
 
+/** Clicks the app's "play audio" button if the autoplay policy held audio. */
+async function allowPlayback(page: Page): Promise<boolean> {
+  const button = page.getByRole("button", { name: "Play the others' audio" });
+  await delay(1_500);
+  if (!(await button.isVisible())) return false;
+  await button.click();
+  return true;
+}
+
+async function session(tmp: string, server: SpawnedServer): Promise<void> {
+  const origin = server.origin;
+  await using ada = await launchBrowser("ada", await makeTone(tmp, 440), tmp);
+  await using grace = await launchBrowser(
+    "grace",
+    await makeTone(tmp, 1000),
+    tmp,
+  );
+  await using lin = await launchBrowser("lin", await makeTone(tmp, 660), tmp);
+  const errors = [...ada.errors];
+  try {
+    const { room } = await joinCall(ada, origin, { name: "Ada" });
+    await joinCall(grace, origin, { room, name: "Grace" });
+    await receivesAudioFromAll(ada, 1);
+    await receivesAudioFromAll(grace, 1);
+    const adaId = await selfId(ada.page);
+    const graceId = await selfId(grace.page);
+    pass("two browsers in a room of at most two");
+
+    await lin.page.goto(`${origin}/r/${room}`);
+    await lin.page.getByRole("button", { name: "Join", exact: true }).click();
+    const full = lin.page.getByRole("alert").filter({
+      hasText: "room is full",
+    });
+    await full.waitFor();
+    assert(
+      await lin.page.locator('.app[data-phase="start"]').count() === 1,
+      "a refused peer left the start page",
+    );
+    pass("a third peer is told the room is full");
+
+    // The same session opened in a second tab: the server hands it over
+    // (4501 to the first tab); the new tab has no connections, so it greets
+    // Ada with hello and Ada offers afresh.
+    const stored = await grace.page.evaluate(() =>
+      sessionStorage.getItem("parley.session")
+    );
+    assert(stored, "no session in sessionStorage");
+    const second = await grace.page.context().newPage();
+    second.on("pageerror", (e) => errors.push(`grace-2: ${e.message}`));
+    await second.goto(`${origin}/`);
+    await second.evaluate((value) => {
+      sessionStorage.setItem("parley.session", value);
+    }, stored);
+    await second.goto(`${origin}/r/${room}`);
+    await second.locator('.app[data-phase="call"]').waitFor();
+    assert(await selfId(second) === graceId, "the second tab got another ID");
+    await grace.page.getByRole("alert").filter({ hasText: "another tab" })
+      .waitFor();
+    pass("the session moves to a second tab; the first says so and stops");
+
+    const tab = { ...grace, label: "grace-2", page: second };
+    const blocked = await allowPlayback(second);
+    result.metrics.autoplayBlockedAfterResume = String(blocked);
+    await receivesAudioFromAll(tab, 1);
+    await receivesAudioFromAll(ada, 1);
+    assert(
+      JSON.stringify(await listedPeers(ada.page)) === JSON.stringify([graceId]),
+      "Ada lists Grace more or less than once",
+    );
+    pass("hello: fresh connections both ways with the resumed tab");
+
+    // A reload: pagehide sends leave, so the page joins again as a new peer
+    // and the others make the first offer, as for any newcomer.
+    await ada.page.reload();
+    await ada.page.locator('.app[data-phase="call"]').waitFor();
+    await allowPlayback(ada.page);
+    await receivesAudioFromAll(ada, 1);
+    await receivesAudioFromAll(tab, 1);
+    const adaAfter = await selfId(ada.page);
+    await eventually(
+      async () =>
+        JSON.stringify(await listedPeers(second)) ===
+          JSON.stringify([adaAfter]),
+      "Grace to list only the reloaded Ada",
+    );
+    result.metrics.reloadKeptPeerId = String(adaAfter === adaId);
+    pass("a reloaded page rejoins on its own and audio flows again");
+  } finally {
+    result.logs = [...errors, ...grace.errors].slice(0, 40);
+  }
+}
+
 async function run(): Promise<void> {
   const tmp = await Deno.makeTempDir({ prefix: "parley-e2e-" });
   const env = { DATABASE_URL: `file:${join(tmp, "parley.db")}` };
@@ -358,8 +450,11 @@ async function run(): Promise<void> {
       interfaces.length === 1 && interfaces[0] === "lo",
       `not in a loopback-only network: ${interfaces}`,
     );
-    server = await spawnServer({ env });
+    server = await spawnServer({
+      env: name === "session" ? { ...env, MAX_ROOM_SIZE: "2" } : env,
+    });
     if (name === "mesh") await mesh(tmp, server);
+    else if (name === "session") await session(tmp, server);
     else if (name === "restart") server = await restart(tmp, env, server);
     else throw new Error(`unknown scenario ${name}`);
     result.ok = true;
