@@ -16,16 +16,28 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** The top functions by self time of every profile in `dir`, as text. */
+/**
+ * The top functions by self time of every profile in `dir` (one folder per
+ * server), as text. The profiles cover the JavaScript thread only: kernel
+ * time and Deno's I/O threads show in the process CPU, not here.
+ */
 export async function summarizeProfiles(
   dir: string,
   top = 15,
 ): Promise<string> {
   const out: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    if (!entry.name.endsWith(".cpuprofile")) continue;
+  const files: string[] = [];
+  for await (const sub of Deno.readDir(dir)) {
+    if (!sub.isDirectory) continue;
+    for await (const entry of Deno.readDir(`${dir}/${sub.name}`)) {
+      if (entry.name.endsWith(".cpuprofile")) {
+        files.push(`${sub.name}/${entry.name}`);
+      }
+    }
+  }
+  for (const file of files.sort()) {
     const profile = JSON.parse(
-      await Deno.readTextFile(`${dir}/${entry.name}`),
+      await Deno.readTextFile(`${dir}/${file}`),
     ) as CpuProfile;
     const byNode = new Map<number, ProfileNode>();
     for (const node of profile.nodes) byNode.set(node.id, node);
@@ -34,9 +46,9 @@ export async function summarizeProfiles(
     profile.samples.forEach((id, i) => {
       const dt = profile.timeDeltas[i] ?? 0;
       const frame = byNode.get(id)?.callFrame;
-      const file = frame?.url.split("/").slice(-2).join("/") ?? "";
+      const where = frame?.url.split("/").slice(-2).join("/") ?? "";
       const name = frame
-        ? `${frame.functionName || "(anonymous)"} ${file}:${
+        ? `${frame.functionName || "(anonymous)"} ${where}:${
           frame.lineNumber + 1
         }`
         : "?";
@@ -45,7 +57,7 @@ export async function summarizeProfiles(
     });
     const idle = self.get("(idle) :0") ?? 0;
     out.push(
-      `Profile ${name}: ${(total / 1000).toFixed(0)} ms sampled, ${
+      `Profile ${file}: ${(total / 1000).toFixed(0)} ms sampled, ${
         ((total - idle) / 1000).toFixed(0)
       } ms busy; top self time (% of busy):`,
     );

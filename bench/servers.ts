@@ -77,6 +77,9 @@ export async function startServer(
   options: StartOptions,
 ): Promise<ServerProcess> {
   const deno = Deno.execPath();
+  if (options.cpuProfDir) {
+    await Deno.mkdir(`${options.cpuProfDir}/${kind}`, { recursive: true });
+  }
   const prof = options.cpuProfDir
     ? [`--cpu-prof`, `--cpu-prof-dir=${options.cpuProfDir}/${kind}`]
     : [];
