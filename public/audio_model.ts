@@ -14,8 +14,8 @@ export interface DeviceOption {
   label: string;
 }
 
-/** Level (0–1 RMS-based) above which someone counts as speaking. */
-export const SPEAKING_LEVEL = 0.04;
+/** Level (0–1, see `rmsLevel`) above which someone counts as speaking: -42 dBFS. */
+export const SPEAKING_LEVEL = 0.3;
 
 /** The audio model; `prefs` default to the stored ones. */
 export const AudioModel = createModel((prefs: Prefs = loadPrefs()) => {

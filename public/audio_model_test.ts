@@ -16,7 +16,7 @@ Deno.test("AudioModel sending is false when muted or when push to talk is not he
 
 Deno.test("AudioModel speakingWhileMuted is true when muted and the mic is loud", () => {
   using audio = new AudioModel({ ...DEFAULT_PREFS });
-  audio.localLevel.value = 0.3;
+  audio.localLevel.value = 0.6;
   assert.equal(audio.speakingWhileMuted.value, false);
   audio.muted.value = true;
   assert.equal(audio.speakingWhileMuted.value, true);

@@ -39,9 +39,13 @@ import { isValidRoom } from "./room_id.ts";
 const OUTBOX_LIMIT = 500;
 const LEVEL_INTERVAL_MS = 100;
 const STATS_INTERVAL_MS = 1_000;
+/** Watchdog restarts of one peer's connection before giving up. */
+const MAX_STUCK = 3;
 
 interface Remote {
   link?: PeerLink;
+  /** Watchdog restarts in a row without getting connected. */
+  stuck?: number;
   element?: HTMLAudioElement;
   meter?: LevelMeter;
   stream?: MediaStream;
@@ -322,6 +326,7 @@ export class Call {
         }
         return;
       case "invalid-room":
+      case "invalid-name":
         this.#endCall();
         connection.fail(text);
         return;
@@ -365,6 +370,8 @@ export class Call {
     if (!findParticipant(this.#room, peerId)) this.#room.add(peerId, "", false);
     const participant = findParticipant(this.#room, peerId);
     const iceServers = this.#connection.iceServers.peek();
+    const relayOnly = this.#audio.privateMode.peek();
+    const noRelay = relayOnly && !hasTurnServer(iceServers);
     const remote = this.#remotes.get(peerId) ?? {};
     this.#remotes.set(peerId, remote);
     if (participant) {
@@ -377,7 +384,7 @@ export class Call {
       initiator,
       config: {
         iceServers,
-        iceTransportPolicy: this.#audio.privateMode.peek() ? "relay" : "all",
+        iceTransportPolicy: relayOnly ? "relay" : "all",
       },
       track: this.#sendTrack ?? this.#silentTrack(),
       stream: this.#sendStream,
@@ -387,7 +394,9 @@ export class Call {
       onRemoteStream: (stream) => this.#play(peerId, stream),
       onState: (state) => {
         if (!participant || remote.link !== link) return;
+        if (state === "connected") remote.stuck = 0;
         participant.state.value = state;
+        if (noRelay) return;
         participant.note.value = state === "failed" && !hasTurnServer(
             this.#connection.iceServers.peek(),
           )
@@ -396,12 +405,22 @@ export class Call {
       },
       onStuck: () => {
         if (remote.link !== link) return;
+        // Relay only without a TURN server gathers nothing, by design; and
+        // a peer that stays stuck is not helped by ever more restarts.
+        if (noRelay || (remote.stuck = (remote.stuck ?? 0) + 1) > MAX_STUCK) {
+          if (participant) participant.state.value = "failed";
+          return;
+        }
         // Gathered nothing: start over, and ask the peer to offer afresh.
         this.#closeLink(peerId);
         this.#sendSignal(peerId, { hello: true });
       },
     });
     remote.link = link;
+    if (noRelay && participant) {
+      participant.note.value =
+        "Private mode sends audio only through a TURN relay, and this server offers none: turn Private mode off (then rejoin), or ask for a TURN server.";
+    }
     return link;
   }
 

@@ -125,9 +125,9 @@ function ParticipantItem({ p }: { p: Participant }) {
           aria-label={`${name} level`}
           min={0}
           max={1}
-          low={0.5}
-          high={0.85}
-          optimum={0.3}
+          low={0.3}
+          high={0.92}
+          optimum={0.6}
           value={level}
         />
         <span class={speaking ? "talk on" : "talk"}>

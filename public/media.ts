@@ -89,12 +89,21 @@ function dedupe(options: DeviceOption[]): DeviceOption[] {
   return options.filter((o) => !seen.has(o.deviceId) && seen.add(o.deviceId));
 }
 
-/** RMS of time-domain samples, scaled so speech reads roughly 0.1–0.6. */
+/** The quietest level a meter shows (dBFS); quieter reads as 0. */
+export const METER_FLOOR_DB = -60;
+
+/**
+ * The level of time-domain samples on a 0–1 scale that follows loudness:
+ * their RMS in dBFS mapped linearly from {@linkcode METER_FLOOR_DB} (0) to
+ * full scale (1), so quiet speech still moves the meter.
+ */
 export function rmsLevel(samples: Float32Array): number {
   let sum = 0;
   for (const s of samples) sum += s * s;
   const rms = Math.sqrt(sum / Math.max(1, samples.length));
-  return Math.min(1, rms * 3);
+  if (rms <= 0) return 0;
+  const db = 20 * Math.log10(rms);
+  return Math.min(1, Math.max(0, (db - METER_FLOOR_DB) / -METER_FLOOR_DB));
 }
 
 /** A level meter on one stream: polls an AnalyserNode. */

@@ -71,9 +71,9 @@ export function LocalMeter({ audio }: { audio: Audio }) {
         aria-labelledby="local-meter-label"
         min={0}
         max={1}
-        low={0.5}
-        high={0.85}
-        optimum={0.3}
+        low={0.3}
+        high={0.92}
+        optimum={0.6}
         value={level}
       />
       <span class={level > SPEAKING_LEVEL ? "talk on" : "talk"}>

@@ -53,53 +53,58 @@ export function StartPage(
   }
 
   return (
-    <>
-      <form class="panel join" onSubmit={join}>
-        <h2>Join a call</h2>
-        <div class="field">
-          <label for="room-input">Room</label>
-          <input
-            id="room-input"
-            name="room"
-            autocomplete="off"
-            spellcheck={false}
-            value={room.value}
-            onInput={(e) => room.value = e.currentTarget.value}
-          />
-        </div>
-        <div class="field">
-          <label for="name-input">Your name (optional)</label>
-          <input
-            id="name-input"
-            name="name"
-            maxLength={64}
-            autocomplete="nickname"
-            value={audio.name.value}
-            onInput={(e) => audio.name.value = e.currentTarget.value}
-          />
-        </div>
-        <div class="buttons">
-          <button type="submit" class="primary" disabled={joining}>
-            Join
+    <div class="columns">
+      <div class="column">
+        <form class="panel join" onSubmit={join}>
+          <h2>Join a call</h2>
+          <div class="field">
+            <label for="room-input">Room</label>
+            <input
+              id="room-input"
+              name="room"
+              autocomplete="off"
+              spellcheck={false}
+              value={room.value}
+              onInput={(e) => room.value = e.currentTarget.value}
+            />
+          </div>
+          <div class="field">
+            <label for="name-input">Your name (optional)</label>
+            <input
+              id="name-input"
+              name="name"
+              maxLength={64}
+              autocomplete="nickname"
+              value={audio.name.value}
+              onInput={(e) => audio.name.value = e.currentTarget.value}
+            />
+          </div>
+          <div class="buttons">
+            <button type="submit" class="primary" disabled={joining}>
+              Join
+            </button>
+            <button type="button" onClick={create}>Create room</button>
+            <button type="button" onClick={copy}>Copy link</button>
+            {joining && (
+              <button type="button" onClick={() => call.leave()}>Cancel</button>
+            )}
+          </div>
+        </form>
+        <section class="panel" aria-labelledby="check-title">
+          <h2 id="check-title">Microphone check</h2>
+          <p class="hint">
+            Parley asks for the microphone only when you test it or join.
+          </p>
+          <button
+            type="button"
+            onClick={() => void call.checkMicrophone()}
+            disabled={audio.micLive.value}
+          >
+            {audio.micLive.value ? "Microphone on" : "Test microphone"}
           </button>
-          <button type="button" onClick={create}>Create room</button>
-          <button type="button" onClick={copy}>Copy link</button>
-        </div>
-      </form>
-      <section class="panel" aria-labelledby="check-title">
-        <h2 id="check-title">Microphone check</h2>
-        <p class="hint">
-          Parley asks for the microphone only when you test it or join.
-        </p>
-        <button
-          type="button"
-          onClick={() => void call.checkMicrophone()}
-          disabled={audio.micLive.value}
-        >
-          {audio.micLive.value ? "Microphone on" : "Test microphone"}
-        </button>
-      </section>
+        </section>
+      </div>
       <SettingsPanel audio={audio} meter />
-    </>
+    </div>
   );
 }

@@ -49,7 +49,7 @@ function assert(condition: unknown, message: string): asserts condition {
 async function joinCall(
   b: TestBrowser,
   origin: string,
-  options: { room?: string; name: string },
+  options: { room?: string; name: string; screenshot?: string },
 ): Promise<{ room: string; clickedAt: number }> {
   const page = b.page;
   await page.goto(options.room ? `${origin}/r/${options.room}` : `${origin}/`);
@@ -64,6 +64,12 @@ async function joinCall(
   }
   const room = await roomBox.inputValue();
   await page.getByRole("textbox", { name: "Your name" }).fill(options.name);
+  if (options.screenshot) {
+    await page.getByRole("button", { name: "Test microphone" }).click();
+    await page.getByRole("button", { name: "Microphone on" }).waitFor();
+    await delay(300);
+    await page.screenshot({ path: options.screenshot, fullPage: true });
+  }
   const clickedAt = performance.now();
   await page.getByRole("button", { name: "Join", exact: true }).click();
   await page.locator('.app[data-phase="call"]').waitFor();
@@ -191,7 +197,12 @@ async function mesh(tmp: string, server: SpawnedServer): Promise<void> {
       await makeTone(tmp, 660),
       tmp,
     );
-    await joinCall(lin, origin, { room, name: "Lin" });
+    await Deno.mkdir(artifacts, { recursive: true });
+    await joinCall(lin, origin, {
+      room,
+      name: "Lin",
+      screenshot: join(artifacts, "start.png"),
+    });
     for (const b of [ada, grace, lin]) await receivesAudioFromAll(b, 2);
     pass("three browsers: every peer receives audio from every other");
 
