@@ -44,6 +44,8 @@ const MAX_STUCK = 3;
 
 interface Remote {
   link?: PeerLink;
+  /** The handling of this peer's incoming signals, in order. */
+  inbox?: Promise<void>;
   /** Watchdog restarts in a row without getting connected. */
   stuck?: number;
   element?: HTMLAudioElement;
@@ -264,11 +266,20 @@ export class Call {
     this.#client?.setPingInterval(limits?.pingIntervalMs ?? 20_000);
     this.#setIceServers(message);
 
+    if (message.resumed !== true) {
+      // A new identity (first join, or the old session expired): nobody
+      // knows our connections any more; the members will offer afresh.
+      for (const id of [...this.#remotes.keys()]) this.#drop(id, false);
+      this.#outbox = [];
+    }
     const plan = planAfterJoin(
       message.resumed === true,
       peers.map((p) => p.peerId),
-      [...this.#remotes.keys()],
+      [...this.#remotes].flatMap(([id, r]) => r.link ? [id] : []),
     );
+    for (const id of this.#remotes.keys()) {
+      if (!peers.some((p) => p.peerId === id)) this.#drop(id, true);
+    }
     for (const id of plan.close) this.#drop(id, true);
     for (const known of this.#room.participants.peek()) {
       if (!peers.some((p) => p.peerId === known.peerId)) {
@@ -344,14 +355,24 @@ export class Call {
       this.#connect(from, true);
       return;
     }
-    let link = this.#remotes.get(from)?.link;
-    if (!link) {
-      if (!("description" in data) || data.description.type !== "offer") {
-        return;
+    const isOffer = "description" in data && data.description.type === "offer";
+    const remote = this.#remotes.get(from) ?? {};
+    this.#remotes.set(from, remote);
+    // One peer's signals are handled one after another, so candidates
+    // always reach the connection their description went to.
+    remote.inbox = (remote.inbox ?? Promise.resolve()).then(async () => {
+      let link = remote.link;
+      if (!link) {
+        if (!isOffer || this.#remotes.get(from) !== remote) return;
+        link = this.#connect(from, false);
       }
-      link = this.#connect(from, false);
-    }
-    void link.signal(data);
+      const applied = await link.signal(data);
+      // An offer that does not fit this connection (it belongs to a new
+      // connection of the peer's) gets a fresh connection of ours.
+      if (!applied && isOffer && remote.link === link) {
+        await this.#connect(from, false).signal(data);
+      }
+    });
   }
 
   #sendSignal(to: string, data: SignalData): void {

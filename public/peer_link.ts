@@ -76,9 +76,14 @@ export class PeerLink {
     if (options.initiator) this.#addTrack();
   }
 
-  /** Takes an incoming signal from the remote peer. */
-  async signal(data: SignalData): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Takes an incoming signal from the remote peer. Resolves to false when a
+   * description could not be applied (say, an offer from a brand-new
+   * connection of the peer reaching this old one): the caller may start
+   * over with a fresh connection.
+   */
+  async signal(data: SignalData): Promise<boolean> {
+    if (this.#closed) return true;
     const pc = this.pc;
     if ("description" in data) {
       const description = data.description;
@@ -88,14 +93,14 @@ export class PeerLink {
         pc.signalingState,
       );
       this.#ignoreOffer = !this.#options.polite && collision;
-      if (this.#ignoreOffer) return;
+      if (this.#ignoreOffer) return true;
       // The answerer's track goes in just before the offer is applied, so
       // the offer's m-line takes the sender and no second round is needed.
       if (description.type === "offer") this.#addTrack();
       try {
         // A polite peer's colliding offer is rolled back implicitly.
         await pc.setRemoteDescription(description);
-        if (this.#closed) return;
+        if (this.#closed) return true;
         for (const candidate of this.#pending.splice(0)) {
           await this.#addCandidate(candidate);
         }
@@ -105,12 +110,14 @@ export class PeerLink {
         }
       } catch (error) {
         console.warn("parley: negotiation failed", error);
+        return false;
       }
     } else if ("candidate" in data) {
       // Trickled candidates may outrun the description they belong to.
       if (!pc.remoteDescription) this.#pending.push(data.candidate);
       else await this.#addCandidate(data.candidate);
     }
+    return true;
   }
 
   /** Sends `track` instead of the current one, without renegotiating. */
