@@ -20,7 +20,7 @@
  * `BENCH_JOIN_RATE`, `BENCH_LATENCY_RATE`, `BENCH_CPU_RATE`, `BENCH_RAMP`
  * (rates), `BENCH_STEP_SEC`, `BENCH_PAIRS`, `BENCH_SERVER_CPU`,
  * `BENCH_GENERATOR_CPU`, `BENCH_ROUNDS` (rounds of the join, latency and
- * CPU steps; the median is kept), `BENCH_RETRIES` (ramp steps retried
+ * CPU steps; the quietest or the median is kept), `BENCH_RETRIES` (ramp steps retried
  * before the ramp stops), `BENCH_JSON` (write results to this file),
  * `BENCH_PROFILE=1` (V8 CPU profile of both servers in the `cpu` step),
  * `BENCH_MICRO=0` (skip the micro-benchmarks).
@@ -160,14 +160,19 @@ export async function runBench(
   /**
    * Runs a scenario on both servers `rounds` times, the two taking turns and
    * the order swapping every round, and keeps for each server the round
-   * with the median `key`: a burst of load from elsewhere on the machine
-   * then moves one round of one server, not the figure.
+   * with the median `key` (CPU figures), or the round in which the rest of
+   * the machine was quietest (latency figures, which other people's load
+   * moves most).
    */
   const both = async <T>(
     name: string,
     run: (kind: ServerKind, config: BenchConfig) => Promise<T>,
-    options: { config?: BenchConfig; rounds?: number; key?: (r: T) => number } =
-      {},
+    options: {
+      config?: BenchConfig;
+      rounds?: number;
+      key?: (r: T) => number;
+      quietest?: (r: T) => number;
+    } = {},
   ): Promise<Pairwise<T>> => {
     const rounds = options.rounds ?? 1;
     const all: Record<ServerKind, T[]> = { parley: [], bare: [] };
@@ -181,7 +186,10 @@ export async function runBench(
       order = [...order].reverse();
     }
     const median = (list: T[]) => {
-      const key = options.key;
+      const { key, quietest } = options;
+      if (quietest) {
+        return [...list].sort((a, b) => quietest(a) - quietest(b))[0];
+      }
       if (!key) return list[0];
       const sorted = [...list].sort((a, b) => key(a) - key(b));
       return sorted[(sorted.length - 1) >> 1];
@@ -197,13 +205,13 @@ export async function runBench(
       case "join":
         results.join = await both("join rate", joinRate, {
           rounds,
-          key: (r) => r.latency.p99,
+          quietest: (r) => r.cores.rest,
         });
         break;
       case "latency":
         results.latency = await both("relay latency", relayLatency, {
           rounds,
-          key: (r) => r.latency.p99,
+          quietest: (r) => r.cores.rest,
         });
         break;
       case "cpu": {
