@@ -13,6 +13,7 @@ import type {
   RelayResult,
 } from "./scenarios.ts";
 import { faultCount } from "./generators.ts";
+import { NOISY_REST_CORES } from "./scenarios.ts";
 
 /** Both servers' result of one scenario. */
 export interface Pairwise<T> {
@@ -46,7 +47,8 @@ const ratio = (a: number, b: number) => b > 0 ? `${(a / b).toFixed(2)}×` : "–
 const mark = (met: boolean) => met ? "met" : "**missed**";
 
 function coresText(c: CoreUse): string {
-  return `${pct(c.server)} / ${pct(c.generator)} / ${pct(c.rest)}`;
+  return `${pct(c.server)} / ${pct(c.generator)} / ${pct(c.rest)}` +
+    (c.rest > NOISY_REST_CORES ? " (noisy)" : "");
 }
 
 /** The summary table: one row per target. */
@@ -243,7 +245,8 @@ export function detailTables(r: BenchResults): string {
           ms(s.latency.p99),
           pct(s.cores.server),
           pct(s.cores.generator),
-          pct(s.cores.rest),
+          pct(s.cores.rest) +
+          (s.cores.rest > NOISY_REST_CORES ? " (noisy)" : ""),
           us(s.serverCpuPerMsgUs),
         ]),
       ));

@@ -20,8 +20,8 @@
  * `BENCH_JOIN_RATE`, `BENCH_LATENCY_RATE`, `BENCH_CPU_RATE`, `BENCH_RAMP`
  * (rates), `BENCH_STEP_SEC`, `BENCH_PAIRS`, `BENCH_SERVER_CPU`,
  * `BENCH_GENERATOR_CPU`, `BENCH_ROUNDS` (rounds of the join, latency and
- * CPU steps; the quietest or the median is kept), `BENCH_RETRIES` (ramp steps retried
- * before the ramp stops), `BENCH_JSON` (write results to this file),
+ * CPU steps; the quietest or the median is kept), `BENCH_RETRIES` (ramp
+ * steps retried before the ramp stops), `BENCH_JSON` (write results to this file),
  * `BENCH_PROFILE=1` (V8 CPU profile of both servers in the `cpu` step),
  * `BENCH_MICRO=0` (skip the micro-benchmarks).
  *
