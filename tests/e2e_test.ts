@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { CHROMIUM } from "./e2e/browser.ts";
+import { CHROMIUM } from "./e2e/chromium.ts";
 import type { ScenarioResult } from "./e2e/scenario.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

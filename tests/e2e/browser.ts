@@ -10,8 +10,9 @@
 import { type Browser, chromium, type Page } from "playwright-core";
 import { join } from "node:path";
 
-/** The Chromium binary (the Debian wrapper's target). */
-export const CHROMIUM = "/usr/lib/chromium/chromium";
+import { CHROMIUM } from "./chromium.ts";
+
+export { CHROMIUM };
 
 /** Writes a `seconds`-long sine tone WAV of `hz` into `dir` with sox. */
 export async function makeTone(dir: string, hz: number): Promise<string> {
