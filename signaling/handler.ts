@@ -10,7 +10,11 @@
  */
 import type { Hub } from "./hub.ts";
 import type { RoomStore } from "../storage/mod.ts";
-import { checkHandshake, upgradeToPeer } from "./websocket.ts";
+import {
+  checkHandshake,
+  type SocketRegistry,
+  upgradeToPeer,
+} from "./websocket.ts";
 import { clientAddress, type ClientLimiter, type Refusal } from "./limits.ts";
 
 /** One static file the handler serves. */
@@ -25,6 +29,8 @@ export interface HandlerDeps {
   store: RoomStore;
   /** Static files by path; `/` is the page itself. */
   assets: ReadonlyMap<string, Asset>;
+  /** Counts open sockets for a shutdown that waits for them. */
+  registry?: SocketRegistry;
 }
 
 /** Options for {@linkcode createHandler}. */
@@ -148,7 +154,10 @@ export function createHandler(
       return unavailable("Server is full", 10);
     }
     if (overloaded()) return unavailable("Server is short of memory", 10);
-    if (!limiter) return upgradeToPeer(req, deps.hub, { idleTimeoutSec });
+    const registry = deps.registry;
+    if (!limiter) {
+      return upgradeToPeer(req, deps.hub, { idleTimeoutSec, registry });
+    }
     const ip = clientAddress(req, remote, trustedProxies);
     const admitted = limiter.admit(ip);
     if (isRefusal(admitted)) {
@@ -164,6 +173,7 @@ export function createHandler(
     }
     return upgradeToPeer(req, deps.hub, {
       idleTimeoutSec,
+      registry,
       client: {
         allowJoin: () => limiter.allowJoin(ip),
         onClose: admitted.release,

@@ -1,46 +1,45 @@
 /**
  * The signaling hub: live sessions, the rooms they are in, and the relay
- * between them. It sees sockets only through {@linkcode PeerSocket} and
- * storage only through {@linkcode RoomStore}, so tests can drive it without a
- * network and the store can be SQLite or Redis.
+ * between them. It sees sockets only through {@linkcode PeerSocket}, storage
+ * only through {@linkcode RoomStore}, and other instances only through the
+ * store's optional {@linkcode Bus}, so tests drive it without a network and
+ * the store can be SQLite (one instance) or Redis (many).
  *
  * Invariants:
- * - The store is the truth about who is in which room and which sessions may
- *   resume; the hub's maps are the live view of the rooms it has loaded.
- *   A room is loaded from the store before any change to it, so after a
- *   restart away peers are members again as soon as anyone touches the room.
- * - Relaying a signal touches only memory: no store call, no re-serialising.
- * - A connection handles one message at a time. While a join or leave waits
- *   for the store, later messages wait in a backlog, so a `signal` sent right
- *   after `join` is handled after the join.
+ * - The store is the truth about who is in which room, which sessions may
+ *   resume, and what is queued for away peers. The hub holds a live view of
+ *   the rooms that have a member connected here ("loaded" rooms); a room is
+ *   loaded from the store (and followed on the bus) before any change to it,
+ *   and unloaded when its last local socket goes.
+ * - Relaying a signal to a peer connected here touches only memory: no store
+ *   call, no re-serialising. A peer on another instance costs one publish;
+ *   only an away peer costs a store call (its queue).
+ * - Membership changes are told by the instance that makes them: to its own
+ *   connected members, to the queues of away members, and to the other
+ *   instances on the bus, which tell their own connected members.
  *
  * @module
  */
 import {
   type ClientMessage,
   CLOSE,
-  type CloseCode,
   encode,
-  ERROR_CODES,
-  inspectSignalData,
   type JoinMessage,
   type Limits,
-  parseClientMessage,
   ProtocolError,
+  type Ref,
   relayedSignal,
   type ServerMessage,
   type SignalMessage,
-  utf8LengthUpTo,
 } from "./protocol.ts";
 import { newToken, randomId, secretMatches, splitToken } from "./ids.ts";
 import type { IceServerList } from "./ice_servers.ts";
-import { TokenBucket } from "./limits.ts";
 import { type Logger, SILENT_LOGGER } from "./log.ts";
-import {
-  type PeerRecord,
-  type RoomStore,
-  StoreUnavailableError,
-} from "../storage/mod.ts";
+import { type ClientHooks, Connection } from "./connection.ts";
+import type { Bus, PeerRecord, RoomEvent, RoomStore } from "../storage/mod.ts";
+
+export type { ClientHooks } from "./connection.ts";
+export { Connection } from "./connection.ts";
 
 /** The hub's view of a WebSocket: what it sends to and how it closes it. */
 export interface PeerSocket {
@@ -98,13 +97,20 @@ export interface HubOptions {
   log?: Logger;
 }
 
-/** A peer's live state: its connection if present, its queue if away. */
-interface Session {
+/** {@linkcode HubOptions} with every default filled in. */
+export type ResolvedHubOptions = Required<HubOptions>;
+
+/** A member of a loaded room. */
+export interface Session {
   readonly peerId: string;
   readonly roomId: string;
   readonly name: string;
+  /** Its socket, when connected to this instance. */
   conn?: Connection;
-  queue: string[];
+  /** The instance holding its socket, when connected to another one. */
+  instanceId: string | null;
+  /** While it resumes here: frames that arrived for it meanwhile. */
+  pending?: string[];
 }
 
 /** Counters for `/health` and `/metrics`. */
@@ -118,14 +124,26 @@ export interface HubStats {
   errors: number;
 }
 
+/**
+ * How many times a frame for a peer may be passed on between instances
+ * while the peer moves; a bound, so a frame cannot circle forever.
+ */
+const MAX_HOPS = 3;
+
 /** The signaling hub for one server instance. */
 export class Hub {
   readonly #store: RoomStore;
-  readonly #options: Required<HubOptions>;
+  readonly #bus?: Bus;
+  readonly #instanceId: string;
+  readonly #options: ResolvedHubOptions;
   readonly #sessions = new Map<string, Session>();
   readonly #rooms = new Map<string, Map<string, Session>>();
   readonly #loading = new Map<string, Promise<Map<string, Session>>>();
+  /** Events for rooms still loading, applied once they are loaded. */
+  readonly #early = new Map<string, RoomEvent[]>();
   readonly #connections = new Set<Connection>();
+  /** Joins and resumes in flight per room: a pinned room stays loaded. */
+  readonly #pins = new Map<string, number>();
   /** Store writes that failed and are retried on each sweep. */
   #retries: (() => Promise<unknown>)[] = [];
   #closed = false;
@@ -141,6 +159,8 @@ export class Hub {
 
   constructor(store: RoomStore, options: HubOptions = {}) {
     this.#store = store;
+    this.#bus = store.bus;
+    this.#instanceId = store.bus?.instanceId ?? "local";
     this.#options = {
       maxRoomSize: 8,
       resumeGraceMs: 30_000,
@@ -163,6 +183,10 @@ export class Hub {
       log: SILENT_LOGGER,
       ...definedOnly(options),
     };
+    this.#bus?.listen({
+      peerMessage: (peerId, text, hops) => this.#fromBus(peerId, text, hops),
+      roomEvent: (roomId, event) => this.#roomEvent(roomId, event),
+    });
   }
 
   /** The limits clients are told in `joined`. */
@@ -185,17 +209,17 @@ export class Hub {
     return { ...this.stats };
   }
 
-  /**
-   * Prepares the store after a start: every stored peer becomes away, with
-   * its grace counted from now.
-   */
-  async recover(): Promise<number> {
-    return await this.#store.markAllAway(this.#options.now());
-  }
-
   /** Whether the hub is shutting down and takes no new sockets. */
   get draining(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Prepares the store after a start (with one instance, every stored peer
+   * becomes away with its grace counted from now).
+   */
+  async recover(): Promise<number> {
+    return await this.#store.recover(this.#instanceId, this.#options.now());
   }
 
   /** Takes a new socket; the returned connection gets its events. */
@@ -225,12 +249,18 @@ export class Hub {
       roomTtlMs: o.roomTtlMs,
       batch: o.sweepBatch,
     });
-    for (const { peerId } of result.peers) {
-      const session = this.#sessions.get(peerId);
-      // A session that is connected again was resumed after the store
-      // picked it: the store's row is gone, so end the session cleanly.
-      session?.conn?.detach();
-      if (session) this.#dropSession(session);
+    for (const { peerId, roomId } of result.peers) {
+      const room = await this.#loadRoom(roomId);
+      const session = room.get(peerId);
+      if (session?.conn) {
+        // Gone from the store while connected here (its row was swept in
+        // the moment it resumed): end the socket so the client joins again.
+        const conn = session.conn;
+        conn.detach();
+        conn.close(CLOSE.restart);
+      }
+      this.#removeMember(roomId, peerId, true);
+      this.#unloadIfIdle(roomId);
       o.log.debug("peer.expired", { peer: peerId });
     }
     if (result.peers.length || result.rooms.length) {
@@ -256,11 +286,20 @@ export class Hub {
 
   /** @internal Handles a join (new or resume) for `conn`. */
   async join(conn: Connection, msg: JoinMessage): Promise<void> {
-    const o = this.#options;
-    if (msg.token !== undefined) {
-      await this.#resume(conn, msg);
-      return;
+    this.#pins.set(msg.room, (this.#pins.get(msg.room) ?? 0) + 1);
+    try {
+      if (msg.token !== undefined) await this.#resume(conn, msg);
+      else await this.#joinNew(conn, msg);
+    } finally {
+      const pins = (this.#pins.get(msg.room) ?? 1) - 1;
+      if (pins > 0) this.#pins.set(msg.room, pins);
+      else this.#pins.delete(msg.room);
+      this.#unloadIfIdle(msg.room);
     }
+  }
+
+  async #joinNew(conn: Connection, msg: JoinMessage): Promise<void> {
+    const o = this.#options;
     const room = await this.#loadRoom(msg.room);
     const peerId = randomId();
     const { token, hash } = newToken(peerId);
@@ -271,6 +310,7 @@ export class Hub {
       tokenHash: hash,
       joinedAt: o.now(),
       awaySince: null,
+      instanceId: this.#instanceId,
     };
     if (await this.#store.addPeer(record, o.maxRoomSize) === "full") {
       throw new ProtocolError(
@@ -283,19 +323,25 @@ export class Hub {
       peerId,
       roomId: msg.room,
       name: record.name,
-      queue: [],
+      instanceId: this.#instanceId,
     };
-    this.#sessions.set(peerId, session);
     const others = [...room.values()];
     room.set(peerId, session);
+    this.#sessions.set(peerId, session);
     this.stats.joins++;
     this.#attach(conn, session, token, false, others, msg.ref);
-    const joined = encode({
-      type: "peer-joined",
+    this.#tellRoom(
+      room,
+      encode({ type: "peer-joined", peerId, name: session.name }),
+      session,
+      true,
+    );
+    this.#bus?.publish(msg.room, {
+      kind: "joined",
       peerId,
       name: session.name,
+      instanceId: this.#instanceId,
     });
-    for (const other of others) this.#deliver(other, joined);
     o.log.debug("peer.joined", { room: msg.room, peer: peerId });
   }
 
@@ -320,19 +366,25 @@ export class Hub {
         msg.ref,
       );
     }
-    const text = relayedSignal(raw, msg, from.peerId);
-    if (!this.#deliver(target, text)) {
-      throw new ProtocolError(
-        "queue-full",
-        `Peer "${target.peerId}" is away and its queue is full`,
-        msg.ref,
-      );
-    }
     this.stats.relayed++;
+    const text = relayedSignal(raw, msg, from.peerId);
+    if (target.conn) {
+      target.conn.send(text);
+      return;
+    }
+    this.#deliver(target, text, 0, () =>
+      conn.reportError(
+        new ProtocolError(
+          "queue-full",
+          `Peer "${target.peerId}" is away and its queue is full`,
+          msg.ref,
+        ),
+        msg.ref,
+      ));
   }
 
   /** @internal Fresh ICE servers for `conn`'s session. */
-  iceServers(conn: Connection, ref: JoinMessage["ref"]): ServerMessage {
+  iceServers(conn: Connection, ref: Ref | undefined): ServerMessage {
     const session = conn.session;
     if (!session) {
       throw new ProtocolError("not-joined", "Join a room first", ref);
@@ -352,7 +404,8 @@ export class Hub {
     const session = conn.session;
     if (!session) throw new ProtocolError("not-joined", "Join a room first");
     conn.detach();
-    this.#dropSession(session);
+    this.#removeMember(session.roomId, session.peerId, true);
+    this.#unloadIfIdle(session.roomId);
     await this.#storeWrite(() =>
       this.#store.removePeer(session.peerId, this.#options.now())
     );
@@ -365,7 +418,18 @@ export class Hub {
   /** @internal The socket of a joined session dropped without `leave`. */
   drop(session: Session): void {
     const now = this.#options.now();
-    void this.#storeWrite(() => this.#store.setAway(session.peerId, now));
+    session.instanceId = null;
+    const write = () =>
+      // A retry must not mark away a peer that came back meanwhile.
+      session.conn
+        ? Promise.resolve()
+        : this.#store.setAway(session.peerId, now, this.#instanceId);
+    void this.#storeWrite(write);
+    this.#bus?.publish(session.roomId, {
+      kind: "away",
+      peerId: session.peerId,
+    });
+    this.#unloadIfIdle(session.roomId);
     this.#options.log.debug("peer.away", {
       room: session.roomId,
       peer: session.peerId,
@@ -389,29 +453,47 @@ export class Hub {
       throw refuse();
     }
     const room = await this.#loadRoom(record.roomId);
-    await this.#store.setAway(record.peerId, null);
-    // The sweeper may have removed the peer while we waited.
-    if (!await this.#store.getPeer(record.peerId)) throw refuse();
     let session = room.get(record.peerId);
     if (!session) {
-      session = this.#sessionOf(record);
+      session = this.#sessionOf(record, null);
       room.set(session.peerId, session);
     }
     if (session.conn && session.conn !== conn) {
+      // The newer socket wins (a second tab, or a socket thought dead).
       const old = session.conn;
       old.detach();
       old.close(CLOSE.replaced);
     }
+    // Frames that reach this instance before the store says the peer is
+    // present here wait in `pending`, behind the queue the store hands back.
+    const pending: string[] = [];
+    session.pending = pending;
+    let queued: string[] | undefined;
+    try {
+      queued = await this.#store.resume(record.peerId, this.#instanceId);
+    } finally {
+      if (session.pending === pending) session.pending = undefined;
+    }
+    if (!queued) {
+      // Swept while we waited.
+      this.#removeMember(record.roomId, record.peerId, false);
+      throw refuse();
+    }
+    session.instanceId = this.#instanceId;
     const others = [...room.values()].filter((s) => s !== session);
     this.stats.resumes++;
     this.#attach(conn, session, msg.token ?? "", true, others, msg.ref);
-    const queued = session.queue;
-    session.queue = [];
     for (const text of queued) conn.send(text);
+    for (const text of pending) conn.send(text);
+    this.#bus?.publish(record.roomId, {
+      kind: "present",
+      peerId: record.peerId,
+      instanceId: this.#instanceId,
+    });
     this.#options.log.debug("peer.resumed", {
       room: session.roomId,
       peer: session.peerId,
-      queued: queued.length,
+      queued: queued.length + pending.length,
     });
   }
 
@@ -421,7 +503,7 @@ export class Hub {
     token: string,
     resumed: boolean,
     others: Session[],
-    ref: JoinMessage["ref"],
+    ref: Ref | undefined,
   ): void {
     session.conn = conn;
     conn.attach(session);
@@ -447,66 +529,229 @@ export class Hub {
     }
   }
 
-  /** Sends to a present peer, or queues for an away one; false if full. */
-  #deliver(session: Session, text: string): boolean {
+  /**
+   * Delivers a frame to a member that is not connected here: to the instance
+   * holding it, or to its queue in the store. `onFull` runs if the queue is
+   * full.
+   */
+  #deliver(
+    session: Session,
+    text: string,
+    hops: number,
+    onFull?: () => void,
+  ): void {
     if (session.conn) {
       session.conn.send(text);
-      return true;
+    } else if (session.pending) {
+      session.pending.push(text);
+    } else if (
+      this.#bus && session.instanceId !== null &&
+      session.instanceId !== this.#instanceId
+    ) {
+      this.#bus.sendToPeer(session.instanceId, session.peerId, text, hops);
+    } else {
+      this.#enqueue(session.peerId, text, hops, onFull);
     }
-    if (session.queue.length >= this.#options.queueLimit) return false;
-    session.queue.push(text);
-    return true;
   }
 
-  /** Removes a session from memory and tells its room. */
-  #dropSession(session: Session): void {
-    this.#sessions.delete(session.peerId);
-    const room = this.#rooms.get(session.roomId);
-    if (!room?.delete(session.peerId)) return;
-    if (room.size === 0) {
-      this.#rooms.delete(session.roomId);
-      return;
-    }
-    const left = encode({ type: "peer-left", peerId: session.peerId });
-    for (const other of room.values()) this.#deliver(other, left);
+  #enqueue(
+    peerId: string,
+    text: string,
+    hops: number,
+    onFull?: () => void,
+  ): void {
+    this.#store.enqueue(peerId, text, this.#options.queueLimit).then(
+      (result) => {
+        if (result.status === "full") {
+          onFull?.();
+        } else if (result.status === "present") {
+          const here = this.#sessions.get(peerId);
+          if (result.instanceId === this.#instanceId) {
+            if (here?.conn) here.conn.send(text);
+            else here?.pending?.push(text);
+          } else if (this.#bus && hops < MAX_HOPS) {
+            if (here) here.instanceId = result.instanceId;
+            this.#bus.sendToPeer(result.instanceId, peerId, text, hops + 1);
+          }
+        }
+      },
+      (error) => {
+        this.#options.log.warn("queue.failed", {
+          peer: peerId,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        onFull?.();
+      },
+    );
   }
 
-  /** The room's live members, loaded from the store the first time. */
+  /**
+   * Tells a room's members something. `origin` is true on the instance that
+   * made the change: it also fills the queues of away members; the other
+   * instances only tell the members connected to them.
+   */
+  #tellRoom(
+    room: Map<string, Session>,
+    text: string,
+    about: Session | undefined,
+    origin: boolean,
+  ): void {
+    for (const member of room.values()) {
+      if (member === about) continue;
+      if (member.conn) {
+        member.conn.send(text);
+      } else if (member.pending) {
+        member.pending.push(text);
+      } else if (origin && member.instanceId === null) {
+        this.#enqueue(member.peerId, text, 0);
+      }
+    }
+  }
+
+  /** Removes a member from a loaded room and tells the room. */
+  #removeMember(roomId: string, peerId: string, origin: boolean): void {
+    const room = this.#rooms.get(roomId);
+    const session = room?.get(peerId);
+    if (!room || !session) return;
+    room.delete(peerId);
+    this.#sessions.delete(peerId);
+    this.#tellRoom(
+      room,
+      encode({ type: "peer-left", peerId }),
+      session,
+      origin,
+    );
+    if (origin) this.#bus?.publish(roomId, { kind: "left", peerId });
+  }
+
+  /** Unloads a room once no member is connected or resuming here. */
+  #unloadIfIdle(roomId: string): void {
+    const room = this.#rooms.get(roomId);
+    if (!room || this.#loading.has(roomId) || this.#pins.has(roomId)) return;
+    for (const session of room.values()) {
+      if (session.conn || session.pending) return;
+    }
+    this.#rooms.delete(roomId);
+    for (const peerId of room.keys()) this.#sessions.delete(peerId);
+    this.#bus?.unfollow(roomId);
+  }
+
+  /** The room's members, loaded from the store (and followed) if needed. */
   #loadRoom(roomId: string): Promise<Map<string, Session>> {
     const room = this.#rooms.get(roomId);
     if (room) return Promise.resolve(room);
     let loading = this.#loading.get(roomId);
     if (!loading) {
-      loading = this.#store.listPeers(roomId).then((records) => {
-        let room = this.#rooms.get(roomId);
-        if (!room) {
-          room = new Map();
-          this.#rooms.set(roomId, room);
-        }
+      this.#early.set(roomId, []);
+      loading = (async () => {
+        // Follow before reading, so no event falls between the two.
+        await this.#bus?.follow(roomId);
+        const records = await this.#store.listPeers(roomId);
+        const room = new Map<string, Session>();
         for (const record of records) {
-          if (!room.has(record.peerId)) {
-            room.set(record.peerId, this.#sessionOf(record));
-          }
+          const instanceId = record.awaySince === null
+            ? record.instanceId ?? null
+            : null;
+          room.set(record.peerId, this.#sessionOf(record, instanceId));
+        }
+        this.#rooms.set(roomId, room);
+        for (const event of this.#early.get(roomId) ?? []) {
+          this.#applyEvent(roomId, room, event);
         }
         return room;
-      }).finally(() => this.#loading.delete(roomId));
+      })().finally(() => {
+        this.#loading.delete(roomId);
+        this.#early.delete(roomId);
+      });
       this.#loading.set(roomId, loading);
     }
     return loading;
   }
 
-  #sessionOf(record: PeerRecord): Session {
+  #sessionOf(record: PeerRecord, instanceId: string | null): Session {
     let session = this.#sessions.get(record.peerId);
     if (!session) {
       session = {
         peerId: record.peerId,
         roomId: record.roomId,
         name: record.name,
-        queue: [],
+        instanceId,
       };
       this.#sessions.set(record.peerId, session);
     }
     return session;
+  }
+
+  /** A frame another instance sent for a peer it believes is here. */
+  #fromBus(peerId: string, text: string, hops: number): void {
+    const session = this.#sessions.get(peerId);
+    if (session?.conn) session.conn.send(text);
+    else if (session?.pending) session.pending.push(text);
+    // It moved or went away: the store knows where it belongs now.
+    else this.#enqueue(peerId, text, hops);
+  }
+
+  #roomEvent(roomId: string, event: RoomEvent): void {
+    const early = this.#early.get(roomId);
+    if (early) {
+      early.push(event);
+      return;
+    }
+    const room = this.#rooms.get(roomId);
+    if (room) this.#applyEvent(roomId, room, event);
+  }
+
+  #applyEvent(
+    roomId: string,
+    room: Map<string, Session>,
+    event: RoomEvent,
+  ): void {
+    switch (event.kind) {
+      case "joined": {
+        if (room.has(event.peerId)) return;
+        const session: Session = {
+          peerId: event.peerId,
+          roomId,
+          name: event.name,
+          instanceId: event.instanceId,
+        };
+        room.set(event.peerId, session);
+        this.#sessions.set(event.peerId, session);
+        this.#tellRoom(
+          room,
+          encode({
+            type: "peer-joined",
+            peerId: event.peerId,
+            name: event.name,
+          }),
+          session,
+          false,
+        );
+        return;
+      }
+      case "present": {
+        const session = room.get(event.peerId);
+        if (!session) return;
+        if (session.conn) {
+          // It resumed on another instance: that socket wins.
+          const old = session.conn;
+          old.detach();
+          old.close(CLOSE.replaced);
+        }
+        session.instanceId = event.instanceId;
+        this.#unloadIfIdle(roomId);
+        return;
+      }
+      case "away": {
+        const session = room.get(event.peerId);
+        if (session && !session.conn) session.instanceId = null;
+        return;
+      }
+      case "left":
+        this.#removeMember(roomId, event.peerId, false);
+        this.#unloadIfIdle(roomId);
+        return;
+    }
   }
 
   /** Runs a store write; if storage is down, retries it on later sweeps. */
@@ -527,259 +772,4 @@ function definedOnly<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(
     Object.entries(options).filter(([, value]) => value !== undefined),
   ) as Partial<T>;
-}
-
-/** What a connection may ask about the client address behind it. */
-export interface ClientHooks {
-  /** Whether the address may make another join attempt now. */
-  allowJoin?: () => boolean;
-  /** Called once when the socket closes. */
-  onClose?: () => void;
-}
-
-/**
- * Rate-limited messages in a row after which the socket is closed: a client
- * that keeps sending into a refusal is not going to slow down.
- */
-const RATE_LIMIT_STREAK_CLOSE = 50;
-
-/** One WebSocket's protocol state. */
-export class Connection {
-  readonly #hub: Hub;
-  readonly #socket: PeerSocket;
-  readonly #options: Required<HubOptions>;
-  readonly #client: ClientHooks;
-  readonly #messages: TokenBucket;
-  readonly #candidates: TokenBucket;
-  readonly #joins: TokenBucket;
-  #refusedStreak = 0;
-  #session?: Session;
-  #budget: number;
-  #busy = false;
-  #backlog: (string | null)[] = [];
-  #joinTimer?: ReturnType<typeof setTimeout>;
-  #closed = false;
-
-  constructor(
-    hub: Hub,
-    socket: PeerSocket,
-    options: Required<HubOptions>,
-    client: ClientHooks = {},
-  ) {
-    this.#hub = hub;
-    this.#socket = socket;
-    this.#options = options;
-    this.#client = client;
-    this.#budget = options.errorBudget;
-    const now = options.now;
-    this.#messages = new TokenBucket(
-      options.messageRate,
-      options.messageBurst,
-      now,
-    );
-    this.#candidates = new TokenBucket(
-      options.candidateBurst / 10,
-      options.candidateBurst,
-      now,
-    );
-    // A page joins once, and again after a room-full or a bad token: five
-    // attempts at once, then one every two seconds.
-    this.#joins = new TokenBucket(0.5, 5, now);
-    this.#armJoinTimer();
-  }
-
-  /** @internal The joined session, if any. */
-  get session(): Session | undefined {
-    return this.#session;
-  }
-
-  /** Whether the socket has closed. */
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Handles a text frame (a string) or a binary frame (`null`). */
-  receive(raw: string | null): void {
-    if (this.#closed) return;
-    if (this.#busy) {
-      this.#backlog.push(raw);
-      return;
-    }
-    this.#handle(raw);
-  }
-
-  /** The socket closed, whoever closed it. Idempotent. */
-  handleClose(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#joinTimer);
-    this.#backlog = [];
-    this.#hub.forget(this);
-    this.#client.onClose?.();
-    const session = this.#session;
-    if (session) {
-      this.detach();
-      this.#hub.drop(session);
-    }
-  }
-
-  /** Sends a frame, closing the socket if the client stopped reading. */
-  send(text: string): void {
-    if (this.#closed) return;
-    try {
-      this.#socket.send(text);
-    } catch {
-      // The socket is closing; its close event ends this connection.
-      return;
-    }
-    if (this.#socket.bufferedAmount > this.#options.maxBufferedBytes) {
-      this.close(CLOSE.slowConsumer);
-    }
-  }
-
-  /** Closes the socket with one of the protocol's close codes. */
-  close(close: CloseCode): void {
-    try {
-      this.#socket.close(close.code, close.reason);
-    } catch {
-      // Already closed.
-    }
-    this.handleClose();
-  }
-
-  /** @internal */
-  attach(session: Session): void {
-    this.#session = session;
-    clearTimeout(this.#joinTimer);
-  }
-
-  /** @internal Unbinds the session from this socket (leave, replace). */
-  detach(): void {
-    const session = this.#session;
-    if (session?.conn === this) session.conn = undefined;
-    this.#session = undefined;
-    if (!this.#closed) this.#armJoinTimer();
-  }
-
-  #handle(raw: string | null): void {
-    let ref: ProtocolError["ref"];
-    try {
-      if (raw === null) {
-        throw new ProtocolError(
-          "binary-frame",
-          "Binary frames are not supported; send JSON text",
-        );
-      }
-      if (utf8LengthUpTo(raw, this.#options.maxMessageBytes) === Infinity) {
-        this.close(CLOSE.tooLarge);
-        return;
-      }
-      if (!this.#messages.take()) {
-        this.#rateLimited("Too many messages; slow down");
-        return;
-      }
-      this.#refusedStreak = 0;
-      const msg = parseClientMessage(raw);
-      ref = msg.ref;
-      this.#options.inspect(msg);
-      switch (msg.type) {
-        case "signal": {
-          const { candidate } = inspectSignalData(msg.data, this.#options, ref);
-          if (candidate && !this.#candidates.take()) {
-            this.#rateLimited("Too many ICE candidates; slow down", ref);
-            return;
-          }
-          this.#hub.relay(this, raw, msg);
-          return;
-        }
-        case "ping":
-          this.send(
-            msg.ref === undefined
-              ? '{"type":"pong"}'
-              : encode({ type: "pong", ref: msg.ref }),
-          );
-          return;
-        case "join":
-          if (this.#session) {
-            throw new ProtocolError(
-              "already-joined",
-              "This socket already joined a room; send leave first",
-              msg.ref,
-            );
-          }
-          if (!this.#joins.take() || this.#client.allowJoin?.() === false) {
-            this.#rateLimited("Too many join attempts; wait a little", ref);
-            return;
-          }
-          this.#await(this.#hub.join(this, msg), msg.ref);
-          return;
-        case "leave":
-          this.#await(this.#hub.leave(this), msg.ref);
-          return;
-        case "ice-servers":
-          this.send(encode(this.#hub.iceServers(this, msg.ref)));
-          return;
-      }
-    } catch (error) {
-      this.#fail(error, ref);
-    }
-  }
-
-  /** Holds later messages until `pending` settles. */
-  #await(pending: Promise<void>, ref: ProtocolError["ref"]): void {
-    this.#busy = true;
-    pending.catch((error) => this.#fail(error, ref)).finally(() => {
-      this.#busy = false;
-      while (!this.#busy && this.#backlog.length > 0 && !this.#closed) {
-        this.#handle(this.#backlog.shift() ?? null);
-      }
-    });
-  }
-
-  #fail(error: unknown, ref: ProtocolError["ref"]): void {
-    let failure: ProtocolError;
-    if (error instanceof ProtocolError) {
-      failure = error;
-    } else if (error instanceof StoreUnavailableError) {
-      this.#options.log.warn("store.unavailable", { error: error.message });
-      failure = new ProtocolError(
-        "unavailable",
-        "Storage is unavailable; try again in a few seconds",
-        ref,
-      );
-    } else {
-      this.#options.log.error("handler.failed", {
-        error: error instanceof Error ? error.stack : String(error),
-      });
-      failure = new ProtocolError("internal", "Internal server error", ref);
-    }
-    this.#hub.stats.errors++;
-    const msg: ServerMessage = {
-      type: "error",
-      code: failure.code,
-      message: failure.message,
-    };
-    const errorRef = failure.ref ?? ref;
-    if (errorRef !== undefined) msg.ref = errorRef;
-    this.send(encode(msg));
-    if (ERROR_CODES[failure.code].budget && --this.#budget <= 0) {
-      this.close(CLOSE.protocolError);
-    }
-  }
-
-  /** Refuses a message; a client that keeps pushing is closed. */
-  #rateLimited(message: string, ref?: ProtocolError["ref"]): void {
-    this.#fail(new ProtocolError("rate-limited", message, ref), ref);
-    if (++this.#refusedStreak >= RATE_LIMIT_STREAK_CLOSE) {
-      this.close(CLOSE.rateLimited);
-    }
-  }
-
-  #armJoinTimer(): void {
-    clearTimeout(this.#joinTimer);
-    this.#joinTimer = setTimeout(
-      () => this.close(CLOSE.joinTimeout),
-      this.#options.joinTimeoutMs,
-    );
-  }
 }

@@ -175,6 +175,7 @@ Deno.test("Hub closes the older socket with 4501 when a session is resumed twice
   const a = await f.joined("r");
   const tab = f.socket();
   await f.send(tab, { type: "join", room: "r", token: a.token });
+  await settle(); // the close frame goes out on the next macrotask
   assert.deepEqual(a.socket.closedWith, { code: 4501, reason: "replaced" });
   assert.equal(tab.take()[0].resumed, true);
 });
@@ -262,10 +263,11 @@ Deno.test("Hub.shutdown() closes every socket with 4000 and refuses new ones", a
   const a = await f.joined("r");
   const idle = f.socket();
   f.hub.shutdown();
+  const late = f.socket();
+  await settle(); // close frames go out on the next macrotask
   assert.deepEqual(a.socket.closedWith, { code: 4000, reason: "restart" });
   assert.deepEqual(idle.closedWith, { code: 4000, reason: "restart" });
   assert.equal(f.hub.draining, true);
-  const late = f.socket();
   assert.deepEqual(late.closedWith, { code: 4000, reason: "restart" });
 });
 

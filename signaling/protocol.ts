@@ -179,15 +179,14 @@ export function isValidRoomId(room: unknown): room is string {
 }
 
 /**
- * Byte length of `text` in UTF-8 if it is at most `max`, else `Infinity`.
- * Checks the cheap bounds first so that most frames never get encoded.
+ * Whether `text` takes more than `max` bytes in UTF-8. Checks the cheap
+ * bounds first, so most frames are never encoded: each UTF-16 code unit
+ * encodes to 1-3 bytes.
  */
-export function utf8LengthUpTo(text: string, max: number): number {
-  // Each UTF-16 code unit encodes to 1–3 bytes.
-  if (text.length > max) return Infinity;
-  if (text.length * 3 <= max) return text.length;
-  const bytes = new TextEncoder().encode(text).length;
-  return bytes > max ? Infinity : bytes;
+export function exceedsUtf8Bytes(text: string, max: number): boolean {
+  if (text.length > max) return true;
+  if (text.length * 3 <= max) return false;
+  return new TextEncoder().encode(text).length > max;
 }
 
 /**
@@ -349,7 +348,7 @@ export function inspectSignalData(
     const sdp = (description as Record<string, unknown>).sdp;
     if (
       typeof sdp === "string" &&
-      utf8LengthUpTo(sdp, limits.maxSdpBytes) === Infinity
+      exceedsUtf8Bytes(sdp, limits.maxSdpBytes)
     ) {
       throw new ProtocolError(
         "too-large",
@@ -362,7 +361,7 @@ export function inspectSignalData(
     const line = (candidate as Record<string, unknown>).candidate;
     if (
       typeof line === "string" &&
-      utf8LengthUpTo(line, limits.maxCandidateBytes) === Infinity
+      exceedsUtf8Bytes(line, limits.maxCandidateBytes)
     ) {
       throw new ProtocolError(
         "too-large",

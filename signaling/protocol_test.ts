@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import {
   CLOSE,
   ERROR_CODES,
+  exceedsUtf8Bytes,
   isValidRoomId,
   parseClientMessage,
   ProtocolError,
   relayedSignal,
   type SignalMessage,
-  utf8LengthUpTo,
 } from "./protocol.ts";
 
 /** The code parseClientMessage() throws for `raw`. */
@@ -257,26 +257,21 @@ Deno.test("relayedSignal() output is valid JSON for any parseable plain frame", 
   }
 });
 
-Deno.test("utf8LengthUpTo() counts UTF-8 bytes and gives Infinity over the bound", () => {
-  assert.equal(utf8LengthUpTo("", 10), 0);
-  assert.equal(utf8LengthUpTo("abc", 3), 3);
-  assert.equal(utf8LengthUpTo("abcd", 3), Infinity);
-  assert.equal(utf8LengthUpTo("é", 2), 2);
-  assert.equal(utf8LengthUpTo("éé", 3), Infinity);
-  assert.equal(utf8LengthUpTo("😀", 4), 4);
-  assert.equal(utf8LengthUpTo("😀", 3), Infinity);
+Deno.test("exceedsUtf8Bytes() counts UTF-8 bytes, not UTF-16 code units", () => {
+  assert.equal(exceedsUtf8Bytes("", 10), false);
+  assert.equal(exceedsUtf8Bytes("abc", 3), false);
+  assert.equal(exceedsUtf8Bytes("abcd", 3), true);
+  assert.equal(exceedsUtf8Bytes("é", 2), false);
+  assert.equal(exceedsUtf8Bytes("éé", 3), true);
+  assert.equal(exceedsUtf8Bytes("€", 3), false);
+  assert.equal(exceedsUtf8Bytes("€", 2), true);
+  assert.equal(exceedsUtf8Bytes("😀", 4), false);
+  assert.equal(exceedsUtf8Bytes("😀", 3), true);
   const big = "x".repeat(65536);
-  assert.equal(utf8LengthUpTo(big, 65536), 65536);
-  assert.equal(utf8LengthUpTo(big + "x", 65536), Infinity);
-  assert.equal(utf8LengthUpTo("é".repeat(32768), 65536), 65536);
-  assert.equal(utf8LengthUpTo("é".repeat(32769), 65536), Infinity);
-});
-
-Deno.test("utf8LengthUpTo() returns the byte length, not code units, well under the bound", () => {
-  // Documented as the UTF-8 byte length when it is at most max.
-  assert.equal(utf8LengthUpTo("€", 3), 3);
-  assert.equal(utf8LengthUpTo("é", 100), 2);
-  assert.equal(utf8LengthUpTo("😀", 100), 4);
+  assert.equal(exceedsUtf8Bytes(big, 65536), false);
+  assert.equal(exceedsUtf8Bytes(big + "x", 65536), true);
+  assert.equal(exceedsUtf8Bytes("é".repeat(32768), 65536), false);
+  assert.equal(exceedsUtf8Bytes("é".repeat(32769), 65536), true);
 });
 
 Deno.test("isValidRoomId() accepts 1-64 characters of [A-Za-z0-9_-] only", () => {

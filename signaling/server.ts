@@ -10,8 +10,12 @@ import { type Asset, createHandler } from "./handler.ts";
 import { Hub, type HubOptions } from "./hub.ts";
 import { createIceServers } from "./ice_servers.ts";
 import { ClientLimiter } from "./limits.ts";
+import { SocketRegistry } from "./websocket.ts";
 import { type Logger, SILENT_LOGGER } from "./log.ts";
 import type { RoomStore } from "../storage/mod.ts";
+
+/** How long a shutdown waits for clients to finish their close handshake. */
+const SOCKET_DRAIN_MS = 2000;
 
 /** What {@linkcode startServer} needs besides the configuration. */
 export interface ServerDeps {
@@ -97,8 +101,9 @@ export async function startServer(
     limiter.prune();
   }, 1000);
 
+  const registry = new SocketRegistry();
   const handler = createHandler(
-    { hub, store: deps.store, assets: deps.assets },
+    { hub, store: deps.store, assets: deps.assets, registry },
     {
       version: options.version,
       allowedOrigins: config.allowedOrigins,
@@ -158,6 +163,8 @@ export async function startServer(
         clearInterval(sweeper);
         clearInterval(watchdog);
         hub.shutdown();
+        // Let clients answer our 4000 close before the server cuts the rest.
+        await registry.drained(SOCKET_DRAIN_MS);
         await server.shutdown();
         deps.store.close();
         log.info("stopped");

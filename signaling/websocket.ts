@@ -13,6 +13,48 @@ export interface UpgradeOptions {
   idleTimeoutSec: number;
   /** What the connection may ask about its client address. */
   client?: ClientHooks;
+  /** Where open sockets are counted, for a shutdown that waits for them. */
+  registry?: SocketRegistry;
+}
+
+/**
+ * The sockets that are open, so a shutdown can let the close handshakes with
+ * our close code finish before the HTTP server closes what is left (with
+ * Deno's own 1001, which clients would not know to resume after).
+ */
+export class SocketRegistry {
+  #open = 0;
+  #idle?: () => void;
+
+  /** How many sockets are open. */
+  get size(): number {
+    return this.#open;
+  }
+
+  /** @internal */
+  opened(): void {
+    this.#open++;
+  }
+
+  /** @internal */
+  closed(): void {
+    this.#open--;
+    if (this.#open === 0) this.#idle?.();
+  }
+
+  /** Resolves once no socket is open, or after `timeoutMs`. */
+  drained(timeoutMs: number): Promise<void> {
+    if (this.#open === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#idle = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#idle = done;
+    });
+  }
 }
 
 const KEY = /^[A-Za-z0-9+/]{22}==$/;
@@ -73,10 +115,18 @@ export function upgradeToPeer(
   }
   const { socket, response } = upgraded;
   const conn = hub.connect(socket, options.client);
+  options.registry?.opened();
   socket.onmessage = (event) => {
     conn.receive(typeof event.data === "string" ? event.data : null);
   };
-  socket.onclose = () => conn.handleClose();
+  socket.onclose = () => {
+    conn.handleClose();
+    // The address's slot is freed by the socket's real end, not by our
+    // close(): Deno keeps a socket whose client ignores the close frame
+    // open (denoland/deno#24292), and such sockets must stay counted.
+    options.client?.onClose?.();
+    options.registry?.closed();
+  };
   // An error is always followed by a close event, which does the cleanup.
   socket.onerror = () => {};
   return response;

@@ -19,7 +19,16 @@ export interface PeerRecord {
   joinedAt: number;
   /** When its socket dropped (or the server restarted); null while present. */
   awaySince: number | null;
+  /** The instance holding its socket while present (shared stores only). */
+  instanceId?: string | null;
 }
+
+/** Where {@linkcode RoomStore.enqueue} put a message. */
+export type EnqueueResult =
+  | { status: "queued" }
+  | { status: "full" }
+  | { status: "gone" }
+  | { status: "present"; instanceId: string };
 
 /** The outcome of {@linkcode RoomStore.addPeer}. */
 export type AddPeerResult = "ok" | "full";
@@ -54,21 +63,42 @@ export interface RoomStore {
   getPeer(peerId: string): Promise<PeerRecord | undefined>;
   /** Every peer of a room, oldest first. */
   listPeers(roomId: string): Promise<PeerRecord[]>;
-  /** Marks a peer away since `since`, or present with `null`. */
-  setAway(peerId: string, since: number | null): Promise<void>;
+  /**
+   * Marks a peer away since `since`, unless it is present on another
+   * instance than `instanceId` (it resumed elsewhere meanwhile).
+   */
+  setAway(peerId: string, since: number, instanceId: string): Promise<void>;
+  /**
+   * Marks a peer present on `instanceId` and hands back, in order, the
+   * messages queued for it while it was away, atomically: a message is either
+   * in the returned list or will find the peer present. Undefined if the peer
+   * is gone.
+   */
+  resume(peerId: string, instanceId: string): Promise<string[] | undefined>;
+  /**
+   * Queues a message for an away peer, at most `limit` deep, or says where
+   * the peer is present now.
+   */
+  enqueue(peerId: string, text: string, limit: number): Promise<EnqueueResult>;
   /**
    * Removes a peer and its session; an emptied room starts its TTL at `now`.
    * Returns whether the peer was there.
    */
   removePeer(peerId: string, now: number): Promise<boolean>;
-  /** Marks every present peer away since `now` (after a restart). */
-  markAllAway(now: number): Promise<number>;
+  /**
+   * Prepares the store for a starting instance: with one instance, every
+   * peer becomes away since `now`; a shared store instead relies on dead
+   * instances being noticed by {@linkcode RoomStore.sweep}.
+   */
+  recover(instanceId: string, now: number): Promise<number>;
   /** Removes, in one bounded step, expired away peers and empty rooms. */
   sweep(now: number, options: SweepOptions): Promise<SweepResult>;
   /** How many rooms and peers are stored. */
   counts(): Promise<{ rooms: number; peers: number }>;
   /** Throws if the store cannot take a write right now. */
   check(): Promise<void>;
+  /** The cross-instance bus, for stores shared between instances. */
+  readonly bus?: Bus;
   /** Releases the store; safe to call twice. */
   close(): void;
 }
@@ -79,4 +109,46 @@ export class StoreUnavailableError extends Error {
     super(message, options);
     this.name = "StoreUnavailableError";
   }
+}
+
+/** A change to a room's membership that other instances must hear about. */
+export type RoomEvent =
+  | { kind: "joined"; peerId: string; name: string; instanceId: string }
+  | { kind: "present"; peerId: string; instanceId: string }
+  | { kind: "away"; peerId: string }
+  | { kind: "left"; peerId: string };
+
+/** What a {@linkcode Bus} hands to the hub. */
+export interface BusHandlers {
+  /** A frame for a peer whose socket this instance holds (or held). */
+  peerMessage(peerId: string, text: string, hops: number): void;
+  /** Another instance changed a room this instance follows. */
+  roomEvent(roomId: string, event: RoomEvent): void;
+}
+
+/**
+ * Delivery between instances that share a store. Signals for one peer go to
+ * the instance holding its socket; room events go to every instance that
+ * follows the room (has members there).
+ */
+export interface Bus {
+  /** This instance's ID. */
+  readonly instanceId: string;
+  /** Whether messages are flowing (connected, and the probe came back). */
+  readonly healthy: boolean;
+  /** Sets who receives what arrives. */
+  listen(handlers: BusHandlers): void;
+  /** Sends a frame to a peer on another instance. */
+  sendToPeer(
+    instanceId: string,
+    peerId: string,
+    text: string,
+    hops: number,
+  ): void;
+  /** Tells every instance following `roomId`. */
+  publish(roomId: string, event: RoomEvent): void;
+  /** Starts receiving a room's events; resolves once subscribed. */
+  follow(roomId: string): Promise<void>;
+  /** Stops receiving a room's events. */
+  unfollow(roomId: string): void;
 }

@@ -8,11 +8,16 @@
  * the client is told `unavailable`, and nothing else waits. Only joins,
  * leaves, drops, resumes and sweeps write; relaying a signal never does.
  *
+ * Messages for away peers are queued in memory (one instance holds every
+ * socket, so a resume always lands here); a restart loses them, which the
+ * protocol allows: `joined.peers` is the authoritative membership.
+ *
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import {
   type AddPeerResult,
+  type EnqueueResult,
   type PeerRecord,
   type RoomStore,
   StoreUnavailableError,
@@ -80,6 +85,7 @@ export class SqliteStore implements RoomStore {
     StatementSync
   >;
   #closed = false;
+  readonly #queues = new Map<string, string[]>();
 
   /** Opens (creating if needed) the database at `path`, or `:memory:`. */
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -165,17 +171,37 @@ export class SqliteStore implements RoomStore {
     );
   }
 
-  setAway(peerId: string, since: number | null): Promise<void> {
+  setAway(peerId: string, since: number, _instanceId: string): Promise<void> {
     return this.#run(() => {
       this.#sql.setAway.run(since, peerId);
     });
+  }
+
+  resume(peerId: string, _instanceId: string): Promise<string[] | undefined> {
+    return this.#run(() => {
+      if (this.#sql.setAway.run(null, peerId).changes === 0) return undefined;
+      const queued = this.#queues.get(peerId) ?? [];
+      this.#queues.delete(peerId);
+      return queued;
+    });
+  }
+
+  enqueue(peerId: string, text: string, limit: number): Promise<EnqueueResult> {
+    let queue = this.#queues.get(peerId);
+    if (!queue) {
+      queue = [];
+      this.#queues.set(peerId, queue);
+    }
+    if (queue.length >= limit) return Promise.resolve({ status: "full" });
+    queue.push(text);
+    return Promise.resolve({ status: "queued" });
   }
 
   removePeer(peerId: string, now: number): Promise<boolean> {
     return this.#transaction(() => this.#remove(peerId, now));
   }
 
-  markAllAway(now: number): Promise<number> {
+  recover(_instanceId: string, now: number): Promise<number> {
     return this.#run(() => Number(this.#sql.markAllAway.run(now).changes));
   }
 
@@ -228,6 +254,7 @@ export class SqliteStore implements RoomStore {
     const row = this.#sql.deletePeer.get(peerId) as
       | { room_id: string }
       | undefined;
+    this.#queues.delete(peerId);
     if (!row) return false;
     this.#sql.emptyRoom.run(now, row.room_id, row.room_id);
     return true;

@@ -1,0 +1,291 @@
+/**
+ * One WebSocket's protocol state: the frame size check, rate limits, the
+ * parse, the error budget, the join timeout, and the order of messages (one
+ * at a time; while a join or leave waits for the store, later messages wait
+ * in a backlog, so a `signal` sent right after `join` is handled after it).
+ *
+ * @module
+ */
+import {
+  CLOSE,
+  type CloseCode,
+  encode,
+  ERROR_CODES,
+  exceedsUtf8Bytes,
+  inspectSignalData,
+  parseClientMessage,
+  ProtocolError,
+  type ServerMessage,
+} from "./protocol.ts";
+import { TokenBucket } from "./limits.ts";
+import type { Hub, PeerSocket, ResolvedHubOptions, Session } from "./hub.ts";
+import { StoreUnavailableError } from "../storage/mod.ts";
+
+/** What a connection may ask about the client address behind it. */
+export interface ClientHooks {
+  /** Whether the address may make another join attempt now. */
+  allowJoin?: () => boolean;
+  /** Called once when the socket has really closed (not when asked to). */
+  onClose?: () => void;
+}
+
+/**
+ * Rate-limited messages in a row after which the socket is closed: a client
+ * that keeps sending into a refusal is not going to slow down.
+ */
+const RATE_LIMIT_STREAK_CLOSE = 50;
+
+/** One WebSocket's protocol state. */
+export class Connection {
+  readonly #hub: Hub;
+  readonly #socket: PeerSocket;
+  readonly #options: ResolvedHubOptions;
+  readonly #client: ClientHooks;
+  readonly #messages: TokenBucket;
+  readonly #candidates: TokenBucket;
+  readonly #joins: TokenBucket;
+  #refusedStreak = 0;
+  #session?: Session;
+  #budget: number;
+  #busy = false;
+  #backlog: (string | null)[] = [];
+  #joinTimer?: ReturnType<typeof setTimeout>;
+  #closed = false;
+  #closeTimer?: ReturnType<typeof setTimeout>;
+
+  constructor(
+    hub: Hub,
+    socket: PeerSocket,
+    options: ResolvedHubOptions,
+    client: ClientHooks = {},
+  ) {
+    this.#hub = hub;
+    this.#socket = socket;
+    this.#options = options;
+    this.#client = client;
+    this.#budget = options.errorBudget;
+    const now = options.now;
+    this.#messages = new TokenBucket(
+      options.messageRate,
+      options.messageBurst,
+      now,
+    );
+    this.#candidates = new TokenBucket(
+      options.candidateBurst / 10,
+      options.candidateBurst,
+      now,
+    );
+    // A page joins once, and again after a room-full or a bad token: five
+    // attempts at once, then one every two seconds.
+    this.#joins = new TokenBucket(0.5, 5, now);
+    this.#armJoinTimer();
+  }
+
+  /** @internal The joined session, if any. */
+  get session(): Session | undefined {
+    return this.#session;
+  }
+
+  /** Whether the socket has closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Handles a text frame (a string) or a binary frame (`null`). */
+  receive(raw: string | null): void {
+    if (this.#closed) return;
+    if (this.#busy) {
+      this.#backlog.push(raw);
+      return;
+    }
+    this.#handle(raw);
+  }
+
+  /** The socket closed, whoever closed it. Idempotent. */
+  handleClose(): void {
+    // The socket is gone: a close we deferred has nothing left to do.
+    clearTimeout(this.#closeTimer);
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#joinTimer);
+    this.#backlog = [];
+    this.#hub.forget(this);
+    const session = this.#session;
+    if (session) {
+      this.detach();
+      this.#hub.drop(session);
+    }
+  }
+
+  /** Sends a frame, closing the socket if the client stopped reading. */
+  send(text: string): void {
+    if (this.#closed) return;
+    try {
+      this.#socket.send(text);
+    } catch {
+      // The socket is closing; its close event ends this connection.
+      return;
+    }
+    if (this.#socket.bufferedAmount > this.#options.maxBufferedBytes) {
+      this.close(CLOSE.slowConsumer);
+    }
+  }
+
+  /** Reports a failure found after the message was handled (queue full). */
+  reportError(error: unknown, ref?: ProtocolError["ref"]): void {
+    this.#fail(error, ref);
+  }
+
+  /** Closes the socket with one of the protocol's close codes. */
+  close(close: CloseCode): void {
+    if (this.#closed) return;
+    this.handleClose();
+    // Deno 2.9 drops a close frame asked for while it is still handing us
+    // frames of the same read (a client's burst) and ends the stream without
+    // it. Closing on the next macrotask, after the burst, lets the close code
+    // reach the client.
+    this.#closeTimer = setTimeout(() => {
+      try {
+        this.#socket.close(close.code, close.reason);
+      } catch {
+        // Already closed.
+      }
+    }, 0);
+  }
+
+  /** @internal */
+  attach(session: Session): void {
+    this.#session = session;
+    clearTimeout(this.#joinTimer);
+  }
+
+  /** @internal Unbinds the session from this socket (leave, replace). */
+  detach(): void {
+    const session = this.#session;
+    if (session?.conn === this) session.conn = undefined;
+    this.#session = undefined;
+    if (!this.#closed) this.#armJoinTimer();
+  }
+
+  #handle(raw: string | null): void {
+    let ref: ProtocolError["ref"];
+    try {
+      if (raw === null) {
+        throw new ProtocolError(
+          "binary-frame",
+          "Binary frames are not supported; send JSON text",
+        );
+      }
+      if (exceedsUtf8Bytes(raw, this.#options.maxMessageBytes)) {
+        this.close(CLOSE.tooLarge);
+        return;
+      }
+      if (!this.#messages.take()) {
+        this.#rateLimited("Too many messages; slow down");
+        return;
+      }
+      this.#refusedStreak = 0;
+      const msg = parseClientMessage(raw);
+      ref = msg.ref;
+      this.#options.inspect(msg);
+      switch (msg.type) {
+        case "signal": {
+          const { candidate } = inspectSignalData(msg.data, this.#options, ref);
+          if (candidate && !this.#candidates.take()) {
+            this.#rateLimited("Too many ICE candidates; slow down", ref);
+            return;
+          }
+          this.#hub.relay(this, raw, msg);
+          return;
+        }
+        case "ping":
+          this.send(
+            msg.ref === undefined
+              ? '{"type":"pong"}'
+              : encode({ type: "pong", ref: msg.ref }),
+          );
+          return;
+        case "join":
+          if (this.#session) {
+            throw new ProtocolError(
+              "already-joined",
+              "This socket already joined a room; send leave first",
+              msg.ref,
+            );
+          }
+          if (!this.#joins.take() || this.#client.allowJoin?.() === false) {
+            this.#rateLimited("Too many join attempts; wait a little", ref);
+            return;
+          }
+          this.#await(this.#hub.join(this, msg), msg.ref);
+          return;
+        case "leave":
+          this.#await(this.#hub.leave(this), msg.ref);
+          return;
+        case "ice-servers":
+          this.send(encode(this.#hub.iceServers(this, msg.ref)));
+          return;
+      }
+    } catch (error) {
+      this.#fail(error, ref);
+    }
+  }
+
+  /** Holds later messages until `pending` settles. */
+  #await(pending: Promise<void>, ref: ProtocolError["ref"]): void {
+    this.#busy = true;
+    pending.catch((error) => this.#fail(error, ref)).finally(() => {
+      this.#busy = false;
+      while (!this.#busy && this.#backlog.length > 0 && !this.#closed) {
+        this.#handle(this.#backlog.shift() ?? null);
+      }
+    });
+  }
+
+  #fail(error: unknown, ref: ProtocolError["ref"]): void {
+    let failure: ProtocolError;
+    if (error instanceof ProtocolError) {
+      failure = error;
+    } else if (error instanceof StoreUnavailableError) {
+      this.#options.log.warn("store.unavailable", { error: error.message });
+      failure = new ProtocolError(
+        "unavailable",
+        "Storage is unavailable; try again in a few seconds",
+        ref,
+      );
+    } else {
+      this.#options.log.error("handler.failed", {
+        error: error instanceof Error ? error.stack : String(error),
+      });
+      failure = new ProtocolError("internal", "Internal server error", ref);
+    }
+    this.#hub.stats.errors++;
+    const msg: ServerMessage = {
+      type: "error",
+      code: failure.code,
+      message: failure.message,
+    };
+    const errorRef = failure.ref ?? ref;
+    if (errorRef !== undefined) msg.ref = errorRef;
+    this.send(encode(msg));
+    if (ERROR_CODES[failure.code].budget && --this.#budget <= 0) {
+      this.close(CLOSE.protocolError);
+    }
+  }
+
+  /** Refuses a message; a client that keeps pushing is closed. */
+  #rateLimited(message: string, ref?: ProtocolError["ref"]): void {
+    this.#fail(new ProtocolError("rate-limited", message, ref), ref);
+    if (++this.#refusedStreak >= RATE_LIMIT_STREAK_CLOSE) {
+      this.close(CLOSE.rateLimited);
+    }
+  }
+
+  #armJoinTimer(): void {
+    clearTimeout(this.#joinTimer);
+    this.#joinTimer = setTimeout(
+      () => this.close(CLOSE.joinTimeout),
+      this.#options.joinTimeoutMs,
+    );
+  }
+}
