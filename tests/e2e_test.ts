@@ -6,8 +6,9 @@
  * checks what it reports; the namespace's PID 1 takes every browser and
  * server with it when it exits.
  *
- * Without Chromium, sox, unshare or root the tests are skipped, except on
- * CI (`CI=true`), where a missing prerequisite fails them.
+ * Without Chromium, sox, unshare or root (or coturn, for the relay test)
+ * the tests are skipped, except on CI (`CI=true`), where a missing
+ * prerequisite fails them.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -135,6 +136,18 @@ Deno.test({
     const result = await runScenario("session");
     for (const check of result.checks) console.log(`  ✓ ${check}`);
     assert.ok(result.checks.length >= 5);
+  },
+});
+
+Deno.test({
+  name:
+    "client in Private mode (relay only) sends audio through coturn and shows the path as relayed",
+  ignore: (missing.length > 0 || !onPath("turnserver")) && !onCi,
+  async fn() {
+    assert.ok(onPath("turnserver"), "missing prerequisite: turnserver");
+    const result = await runScenario("relay");
+    for (const check of result.checks) console.log(`  ✓ ${check}`);
+    assert.ok(result.checks.length >= 2);
   },
 });
 

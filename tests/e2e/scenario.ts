@@ -356,6 +356,105 @@ async function restart(
   }
 }
 
+/** A free TCP/UDP port number on loopback (for coturn). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Starts coturn on loopback with REST credentials (E2E.md §5). */
+async function startTurn(
+  tmp: string,
+): Promise<{ env: Record<string, string> } & AsyncDisposable> {
+  const port = freePort();
+  const secret = crypto.randomUUID();
+  const minPort = 40000 + Math.floor(Math.random() * 20000);
+  const child = new Deno.Command("turnserver", {
+    args: [
+      "-n",
+      "--listening-ip=127.0.0.1",
+      "--relay-ip=127.0.0.1",
+      `--listening-port=${port}`,
+      `--min-port=${minPort}`,
+      `--max-port=${minPort + 99}`,
+      "--use-auth-secret",
+      `--static-auth-secret=${secret}`,
+      "--realm=parley.test",
+      // Loopback peers are for this test only, never for production.
+      "--allow-loopback-peers",
+      "--no-multicast-peers",
+      "--fingerprint",
+      "--no-cli",
+      "--no-tls",
+      "--no-dtls",
+      `--pidfile=${join(tmp, "turn.pid")}`,
+      `--userdb=${join(tmp, "turndb")}`,
+      "--log-file=stdout",
+      "--simple-log",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await eventually(async () => {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return true;
+    } catch {
+      return false;
+    }
+  }, "coturn to listen");
+  return {
+    env: {
+      TURN_URLS: `turn:127.0.0.1:${port}?transport=udp`,
+      TURN_SECRET: secret,
+    },
+    [Symbol.asyncDispose]: async () => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+    },
+  };
+}
+
+async function relay(tmp: string, origin: string): Promise<void> {
+  await using ada = await launchBrowser("ada", await makeTone(tmp, 440), tmp);
+  await using grace = await launchBrowser(
+    "grace",
+    await makeTone(tmp, 1000),
+    tmp,
+  );
+  try {
+    await ada.page.goto(`${origin}/`);
+    await ada.page.getByRole("checkbox", { name: "Private mode (relay only)" })
+      .check();
+    const { room } = await joinCall(ada, origin, { name: "Ada" });
+    await joinCall(grace, origin, { room, name: "Grace" });
+    await receivesAudioFromAll(ada, 1);
+    await receivesAudioFromAll(grace, 1);
+    const [adaPair] = await inboundAudio(ada.page);
+    const [gracePair] = await inboundAudio(grace.page);
+    assert(
+      adaPair.localCandidateType === "relay" &&
+        gracePair.remoteCandidateType === "relay",
+      `not relayed: ${JSON.stringify([adaPair, gracePair])}`,
+    );
+    pass("Private mode (relay only) sends audio both ways through TURN");
+    for (const b of [ada, grace]) {
+      await b.page.locator("li.person .badge", { hasText: "relayed (TURN)" })
+        .waitFor();
+    }
+    pass("both participant lists show the path as relayed (TURN)");
+  } finally {
+    result.logs = [...ada.errors, ...grace.errors].slice(0, 40);
+  }
+}
+
 /** Clicks the app's "play audio" button if the autoplay policy held audio. */
 async function allowPlayback(page: Page): Promise<boolean> {
   const button = page.getByRole("button", { name: "Play the others' audio" });
@@ -443,6 +542,15 @@ async function session(tmp: string, server: SpawnedServer): Promise<void> {
     );
     result.metrics.reloadKeptPeerId = String(adaAfter === adaId);
     pass("a reloaded page rejoins on its own and audio flows again");
+
+    // Relay only on a server without TURN cannot work: say so plainly.
+    await ada.page.getByRole("checkbox", { name: "Private mode (relay only)" })
+      .check();
+    await ada.page.reload();
+    await ada.page.locator("li.person .warning", {
+      hasText: "TURN server",
+    }).waitFor();
+    pass("relay only without a TURN server says a TURN server is needed");
   } finally {
     result.logs = [...errors, ...grace.errors].slice(0, 40);
   }
@@ -461,10 +569,14 @@ async function run(): Promise<void> {
       interfaces.length === 1 && interfaces[0] === "lo",
       `not in a loopback-only network: ${interfaces}`,
     );
+    await using turn = name === "relay" ? await startTurn(tmp) : undefined;
     server = await spawnServer({
-      env: name === "session" ? { ...env, MAX_ROOM_SIZE: "2" } : env,
+      env: name === "session"
+        ? { ...env, MAX_ROOM_SIZE: "2" }
+        : { ...env, ...turn?.env },
     });
     if (name === "mesh") await mesh(tmp, server);
+    else if (name === "relay") await relay(tmp, server.origin);
     else if (name === "session") await session(tmp, server);
     else if (name === "restart") server = await restart(tmp, env, server);
     else throw new Error(`unknown scenario ${name}`);
