@@ -40,6 +40,8 @@ class Worker {
       Deno.execPath(),
       "run",
       "--allow-net",
+      // To grow the descriptor table by opening /dev/null; see load_worker.
+      "--allow-read=/dev/null",
       WORKER,
     ]);
     this.#child = new Deno.Command(bin, {

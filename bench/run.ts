@@ -128,9 +128,9 @@ export function configFromEnv(
       cpuProfDir: undefined,
       rounds: num("BENCH_ROUNDS", quick ? 1 : 3),
       settleMs: 2000,
-      // Two seconds of the latency step, and a few hundred joins.
+      // Two seconds of the latency step; joins past 4,096 open sockets.
       warmupCount: Math.round(latencyRate * 2),
-      joinWarmupCount: 200,
+      joinWarmupCount: 4200,
       progress: (line) => console.error(line),
     },
   };

@@ -286,16 +286,18 @@ export function joinRate(
   config: BenchConfig,
 ): Promise<JoinResult> {
   return withServer(kind, 1, config, async (server, generators) => {
-    // Warm up: JIT, the database file, the first sockets, and the first
-    // seconds of the generator process, which stall now and then (seen
-    // with the bare relay too, and with plain TCP connects).
-    await generators.run(() => ({
-      cmd: "join-rate",
+    // Warm up: JIT, the database file, and the server's descriptor table.
+    // These joins stay open, so the table (which Linux grows by doubling,
+    // with a 10–40 ms stall each time) is already larger than the measured
+    // joins need, as it would be in a server that has been up for a while.
+    const warm = await generators.run(() => ({
+      cmd: "connect",
       url: server.wsUrl,
-      rate: config.joinRate,
-      count: config.joinWarmupCount,
+      pairs: Math.ceil(config.joinWarmupCount / 2),
+      concurrency: config.connectConcurrency,
       roomPrefix: `w${Date.now().toString(36)}`,
     }));
+    check(warm, "join warm-up");
     const meter = new CpuMeter(server.pid, () => generators.pids());
     meter.start();
     const merged = await generators.run(() => ({
