@@ -69,6 +69,13 @@ async function joinCall(
     await page.getByRole("button", { name: "Microphone on" }).waitFor();
     await delay(300);
     await page.screenshot({ path: options.screenshot, fullPage: true });
+    const size = page.viewportSize();
+    await page.setViewportSize({ width: 360, height: 800 });
+    await page.screenshot({
+      path: options.screenshot.replace(/\.png$/, "-360.png"),
+      fullPage: true,
+    });
+    if (size) await page.setViewportSize(size);
   }
   const clickedAt = performance.now();
   await page.getByRole("button", { name: "Join", exact: true }).click();
