@@ -16,6 +16,8 @@ import {
 import { createLogger } from "./signaling/log.ts";
 import { startServer } from "./signaling/server.ts";
 import { SqliteStore } from "./storage/sqlite_store.ts";
+import { RedisStore } from "./storage/redis_store.ts";
+import type { RoomStore } from "./storage/mod.ts";
 import { ASSETS } from "./public/assets.ts";
 
 /** Parley's version, from `deno.json`. */
@@ -46,30 +48,26 @@ async function main(): Promise<number> {
   const { config } = parsed;
   const log = createLogger({ level: config.debug ? "debug" : "info" });
 
-  let path: string;
-  try {
-    path = databasePath(config.databaseUrl);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(`parley: ${error.message}`);
-    return 2;
-  }
-  if (path !== ":memory:") {
-    const dir = dirname(path);
-    for (const name of ["read", "write"] as const) {
-      const { state } = await Deno.permissions.query({ name, path: dir });
-      if (state !== "granted") {
-        console.error(
-          `parley: no ${name} permission for ${dir} (DATABASE_URL ${config.databaseUrl}); ` +
-            `run with --allow-read=${dir} --allow-write=${dir}`,
-        );
-        return 2;
-      }
+  let store: RoomStore;
+  if (config.redisUrl !== "") {
+    try {
+      store = await RedisStore.open(config.redisUrl, {
+        resumeGraceMs: config.resumeGraceMs,
+        onStateChange: ({ connected }) =>
+          log[connected ? "info" : "warn"]("redis.state", { connected }),
+      });
+    } catch (error) {
+      console.error(`parley: ${(error as Error).message}`);
+      return 2;
     }
-    await Deno.mkdir(dir, { recursive: true });
+  } else {
+    const opened = await openSqlite(config.databaseUrl);
+    if (typeof opened === "string") {
+      console.error(`parley: ${opened}`);
+      return 2;
+    }
+    store = opened;
   }
-
-  const store = new SqliteStore(path);
   const server = await startServer(config, { store, assets: ASSETS }, {
     log,
     version: VERSION,
@@ -86,6 +84,29 @@ async function main(): Promise<number> {
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   await server.finished;
   return 0;
+}
+
+/** Opens the SQLite database, or says why it cannot. */
+async function openSqlite(url: string): Promise<SqliteStore | string> {
+  let path: string;
+  try {
+    path = databasePath(url);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.message;
+  }
+  if (path !== ":memory:") {
+    const dir = dirname(path);
+    for (const name of ["read", "write"] as const) {
+      const { state } = await Deno.permissions.query({ name, path: dir });
+      if (state !== "granted") {
+        return `no ${name} permission for ${dir} (DATABASE_URL ${url}); ` +
+          `run with --allow-read=${dir} --allow-write=${dir}`;
+      }
+    }
+    await Deno.mkdir(dir, { recursive: true });
+  }
+  return new SqliteStore(path);
 }
 
 if (import.meta.main) {

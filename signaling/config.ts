@@ -15,6 +15,7 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string;
+  redisUrl: string;
   maxRoomSize: number;
   roomTtlMs: number;
   resumeGraceMs: number;
@@ -95,6 +96,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "text",
     default: "file:data/parley.db",
     help: "SQLite database: file:PATH, file:///ABSOLUTE/PATH or :memory:",
+  },
+  {
+    key: "redisUrl",
+    env: "REDIS_URL",
+    kind: "optional",
+    default: "",
+    help:
+      "redis://HOST:PORT to share rooms with other instances; empty: SQLite",
   },
   {
     key: "maxRoomSize",
@@ -594,6 +603,11 @@ function checkIceConfig(config: Config): void {
     throw new ConfigError("TURN credentials are set but TURN_URLS is empty");
   }
   if (config.iceServersJson !== "") parseIceServersJson(config.iceServersJson);
+  if (config.redisUrl !== "" && !/^rediss?:\/\//.test(config.redisUrl)) {
+    throw new ConfigError(
+      "Invalid REDIS_URL (--redis-url): it must start with redis:// or rediss://",
+    );
+  }
 }
 
 /** A server entry of `ICE_SERVERS`, as `RTCPeerConnection` takes it. */

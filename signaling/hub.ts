@@ -186,6 +186,8 @@ export class Hub {
     this.#bus?.listen({
       peerMessage: (peerId, text, hops) => this.#fromBus(peerId, text, hops),
       roomEvent: (roomId, event) => this.#roomEvent(roomId, event),
+      undeliverable: (peerId, text, hops, instanceId) =>
+        this.#enqueue(peerId, text, hops, undefined, instanceId),
     });
   }
 
@@ -559,8 +561,10 @@ export class Hub {
     text: string,
     hops: number,
     onFull?: () => void,
+    unreachable?: string,
   ): void {
-    this.#store.enqueue(peerId, text, this.#options.queueLimit).then(
+    const limit = this.#options.queueLimit;
+    this.#store.enqueue(peerId, text, limit, unreachable).then(
       (result) => {
         if (result.status === "full") {
           onFull?.();

@@ -77,9 +77,15 @@ export interface RoomStore {
   resume(peerId: string, instanceId: string): Promise<string[] | undefined>;
   /**
    * Queues a message for an away peer, at most `limit` deep, or says where
-   * the peer is present now.
+   * the peer is present now. `unreachable` names an instance known to be
+   * gone: a peer still marked present there is marked away first.
    */
-  enqueue(peerId: string, text: string, limit: number): Promise<EnqueueResult>;
+  enqueue(
+    peerId: string,
+    text: string,
+    limit: number,
+    unreachable?: string,
+  ): Promise<EnqueueResult>;
   /**
    * Removes a peer and its session; an emptied room starts its TTL at `now`.
    * Returns whether the peer was there.
@@ -124,6 +130,13 @@ export interface BusHandlers {
   peerMessage(peerId: string, text: string, hops: number): void;
   /** Another instance changed a room this instance follows. */
   roomEvent(roomId: string, event: RoomEvent): void;
+  /** A frame sent with `sendToPeer` found no instance listening. */
+  undeliverable(
+    peerId: string,
+    text: string,
+    hops: number,
+    instanceId: string,
+  ): void;
 }
 
 /**

@@ -22,6 +22,8 @@ import type { RoomStore } from "../../storage/mod.ts";
 import { SqliteStore } from "../../storage/sqlite_store.ts";
 import { ASSETS } from "../../public/assets.ts";
 import { deadline } from "./wait.ts";
+import { redisInstalled, type RedisServer, startRedis } from "./redis.ts";
+import { RedisStore } from "../../storage/redis_store.ts";
 
 /** Environment-style configuration, as users write it (`RESUME_GRACE=1s`). */
 export type TestEnv = Record<string, string>;
@@ -48,6 +50,8 @@ export interface StoreBackend {
   readonly name: string;
   /** Opens a fresh, empty store for one server. */
   create(config: Config): RoomStore | Promise<RoomStore>;
+  /** Releases what `create` started for `store` (after the server stops). */
+  dispose?(store: RoomStore): Promise<void>;
 }
 
 /** SQLite at `DATABASE_URL` (`:memory:` by default). */
@@ -56,11 +60,38 @@ export const SQLITE_BACKEND: StoreBackend = {
   create: (config) => new SqliteStore(databasePath(config.databaseUrl)),
 };
 
+const redisServers = new WeakMap<RoomStore, RedisServer>();
+
 /**
- * The backends integration scenarios run against. A Redis backend module
- * can push itself here (when its server is reachable) before tests load.
+ * Redis: a fresh `redis-server` per test server, so tests share nothing.
+ * Without `redis-server` installed, creating one fails when `CI=true` and
+ * the backend is left out otherwise.
  */
-export const BACKENDS: StoreBackend[] = [SQLITE_BACKEND];
+export const REDIS_BACKEND: StoreBackend = {
+  name: "redis",
+  async create(config) {
+    const redis = await startRedis();
+    try {
+      const store = await RedisStore.open(redis.url, {
+        resumeGraceMs: config.resumeGraceMs,
+      });
+      redisServers.set(store, redis);
+      return store;
+    } catch (error) {
+      await redis.close();
+      throw error;
+    }
+  },
+  async dispose(store) {
+    await redisServers.get(store)?.close();
+  },
+};
+
+/** The backends integration scenarios run against. */
+export const BACKENDS: StoreBackend[] = redisInstalled() ||
+    Deno.env.get("CI") === "true"
+  ? [SQLITE_BACKEND, REDIS_BACKEND]
+  : [SQLITE_BACKEND];
 
 /** Options for {@linkcode startTestServer}. */
 export interface TestServerOptions {
@@ -95,14 +126,17 @@ export async function startTestServer(
   options: TestServerOptions = {},
 ): Promise<TestServer> {
   const config = testConfig(options.env);
-  const store = options.store ??
-    await (options.backend ?? SQLITE_BACKEND).create(config);
+  const backend = options.backend ?? SQLITE_BACKEND;
+  const store = options.store ?? await backend.create(config);
   const server = await startServer(config, { store, assets: ASSETS }, {
     now: options.now,
     inspect: options.inspect,
   });
   const port = server.addr.port;
-  const close = () => deadline(server.shutdown(), "server shutdown");
+  const close = async () => {
+    await deadline(server.shutdown(), "server shutdown");
+    if (!options.store) await backend.dispose?.(store);
+  };
   return {
     config,
     store,

@@ -1,0 +1,621 @@
+/**
+ * {@linkcode RoomStore} and {@linkcode Bus} on Redis, for several Parley
+ * instances behind one load balancer. The only file that imports the Redis
+ * client.
+ *
+ * Data (every key under `parley:`):
+ * - `peer:<id>` hash: room, name, tokenHash, joinedAt, awaySince ("" while
+ *   present), instance ("" while away). Away peers' hashes expire on their
+ *   own after the grace and a margin, in case no instance is left to sweep.
+ * - `room:<id>` sorted set of peer IDs by join time; Redis drops it when it
+ *   empties. `rooms` (all rooms), `empty` (rooms by when they emptied),
+ *   `away` (peers by when they went away) and `peers` index the rest.
+ * - `queue:<id>` list of frames for an away peer, expiring like the peer.
+ * - `instances` sorted set of instance IDs by last heartbeat, and
+ *   `instance:<id>` the set of peers present on each.
+ *
+ * Every change that must be atomic across instances is one Lua script: room
+ * capacity (two instances can never admit peer 9 into a room of 8), resume
+ * (marks the peer present here and hands back its queue in one step, so a
+ * frame is either in that queue or finds the peer present), enqueue, and the
+ * sweep (each expired peer is removed, and so announced, exactly once).
+ *
+ * Channels: `parley:i:<instance>` carries frames for peers on that instance
+ * (a signal has one receiver, so one publish reaches exactly the instance
+ * that holds it, whatever the number of rooms), and `parley:r:<room>` carries
+ * membership events to the instances with members in the room (they follow
+ * it while they do). Both go out on one connection in order, so frames from
+ * one sender keep their order. A publish that reaches nobody means the
+ * instance is gone, and the frame goes to the peer's queue instead.
+ *
+ * @module
+ */
+import { createClient } from "redis";
+import {
+  type AddPeerResult,
+  type Bus,
+  type BusHandlers,
+  type EnqueueResult,
+  type PeerRecord,
+  type RoomEvent,
+  type RoomStore,
+  StoreUnavailableError,
+  type SweepOptions,
+  type SweepResult,
+} from "./mod.ts";
+
+type RedisClient = ReturnType<typeof createClient>;
+
+/** Options for {@linkcode RedisStore}. */
+export interface RedisStoreOptions {
+  /** This instance's ID. @default {a random ID} */
+  instanceId?: string;
+  /** Key and channel prefix. @default {"parley:"} */
+  prefix?: string;
+  /** How often this instance says it is alive. @default {2000} */
+  heartbeatMs?: number;
+  /** An instance silent this long is dead; its peers go away. @default {10_000} */
+  instanceTtlMs?: number;
+  /** How often the bus checks that its own messages come back. @default {5000} */
+  probeIntervalMs?: number;
+  /** Grace for away peers, to let their keys expire on their own. @default {30_000} */
+  resumeGraceMs?: number;
+  /** @default {Date.now} */
+  now?: () => number;
+  /** Called when the connection state changes. */
+  onStateChange?: (state: { connected: boolean; healthy: boolean }) => void;
+}
+
+// A Lua function shared by the scripts that remove a peer.
+const REMOVE_PEER = `
+local function removePeer(p, id, now)
+  local pk = p .. 'peer:' .. id
+  local room = redis.call('HGET', pk, 'room')
+  redis.call('ZREM', p .. 'away', id)
+  if not room then return false end
+  local inst = redis.call('HGET', pk, 'instance')
+  redis.call('DEL', pk, p .. 'queue:' .. id)
+  redis.call('SREM', p .. 'peers', id)
+  if inst and inst ~= '' then redis.call('SREM', p .. 'instance:' .. inst, id) end
+  local rk = p .. 'room:' .. room
+  redis.call('ZREM', rk, id)
+  if redis.call('ZCARD', rk) == 0 then redis.call('ZADD', p .. 'empty', now, room) end
+  return room
+end
+`;
+
+const SCRIPTS = {
+  // ARGV: prefix, room, peer, name, tokenHash, joinedAt, instance, max
+  addPeer: `
+local p = ARGV[1]
+local rk = p .. 'room:' .. ARGV[2]
+if redis.call('ZCARD', rk) >= tonumber(ARGV[8]) then return 0 end
+redis.call('ZADD', rk, ARGV[6], ARGV[3])
+redis.call('ZADD', p .. 'rooms', 'NX', ARGV[6], ARGV[2])
+redis.call('ZREM', p .. 'empty', ARGV[2])
+redis.call('HSET', p .. 'peer:' .. ARGV[3], 'room', ARGV[2], 'name', ARGV[4],
+  'tokenHash', ARGV[5], 'joinedAt', ARGV[6], 'awaySince', '', 'instance', ARGV[7])
+redis.call('SADD', p .. 'peers', ARGV[3])
+redis.call('SADD', p .. 'instance:' .. ARGV[7], ARGV[3])
+return 1`,
+  // ARGV: prefix, peer, since, instance, ttlSec
+  setAway: `
+local p = ARGV[1]
+local pk = p .. 'peer:' .. ARGV[2]
+local inst = redis.call('HGET', pk, 'instance')
+if (not inst) or inst ~= ARGV[4] then return 0 end
+redis.call('HSET', pk, 'awaySince', ARGV[3], 'instance', '')
+redis.call('ZADD', p .. 'away', ARGV[3], ARGV[2])
+redis.call('SREM', p .. 'instance:' .. inst, ARGV[2])
+redis.call('EXPIRE', pk, ARGV[5])
+return 1`,
+  // ARGV: prefix, peer, instance
+  resume: `
+local p = ARGV[1]
+local id = ARGV[2]
+local pk = p .. 'peer:' .. id
+local old = redis.call('HGET', pk, 'instance')
+if not old then return false end
+if old ~= '' then redis.call('SREM', p .. 'instance:' .. old, id) end
+redis.call('HSET', pk, 'awaySince', '', 'instance', ARGV[3])
+redis.call('PERSIST', pk)
+redis.call('ZREM', p .. 'away', id)
+redis.call('SADD', p .. 'instance:' .. ARGV[3], id)
+local qk = p .. 'queue:' .. id
+local out = { 'ok' }
+for _, v in ipairs(redis.call('LRANGE', qk, 0, -1)) do out[#out + 1] = v end
+redis.call('DEL', qk)
+return out`,
+  // ARGV: prefix, peer, text, limit, ttlSec, now, unreachable instance or ''
+  enqueue: `
+local p = ARGV[1]
+local id = ARGV[2]
+local pk = p .. 'peer:' .. id
+local inst = redis.call('HGET', pk, 'instance')
+if not inst then return { 'gone' } end
+if inst ~= '' and inst == ARGV[7] then
+  redis.call('HSET', pk, 'awaySince', ARGV[6], 'instance', '')
+  redis.call('ZADD', p .. 'away', ARGV[6], id)
+  redis.call('SREM', p .. 'instance:' .. inst, id)
+  redis.call('EXPIRE', pk, ARGV[5])
+  inst = ''
+end
+if inst ~= '' then return { 'present', inst } end
+local qk = p .. 'queue:' .. id
+if redis.call('LLEN', qk) >= tonumber(ARGV[4]) then return { 'full' } end
+redis.call('RPUSH', qk, ARGV[3])
+redis.call('EXPIRE', qk, ARGV[5])
+return { 'queued' }`,
+  // ARGV: prefix, peer, now
+  removePeer: REMOVE_PEER + `
+local room = removePeer(ARGV[1], ARGV[2], ARGV[3])
+if room then return 1 end
+return 0`,
+  // ARGV: prefix, now, graceCutoff, ttlCutoff, batch, deadCutoff, ttlSec
+  sweep: REMOVE_PEER + `
+local p = ARGV[1]
+local now = ARGV[2]
+local batch = tonumber(ARGV[5])
+local dead = redis.call('ZRANGEBYSCORE', p .. 'instances', '-inf', ARGV[6], 'LIMIT', 0, batch)
+for _, inst in ipairs(dead) do
+  for _, id in ipairs(redis.call('SMEMBERS', p .. 'instance:' .. inst)) do
+    local pk = p .. 'peer:' .. id
+    if redis.call('HGET', pk, 'instance') == inst then
+      redis.call('HSET', pk, 'awaySince', now, 'instance', '')
+      redis.call('ZADD', p .. 'away', now, id)
+      redis.call('EXPIRE', pk, ARGV[7])
+    end
+  end
+  redis.call('DEL', p .. 'instance:' .. inst)
+  redis.call('ZREM', p .. 'instances', inst)
+end
+local peers = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'away', '-inf', ARGV[3], 'LIMIT', 0, batch)) do
+  local room = removePeer(p, id, now)
+  if room then peers[#peers + 1] = id; peers[#peers + 1] = room end
+end
+local rooms = {}
+for _, r in ipairs(redis.call('ZRANGEBYSCORE', p .. 'empty', '-inf', ARGV[4], 'LIMIT', 0, batch)) do
+  redis.call('ZREM', p .. 'empty', r)
+  if redis.call('EXISTS', p .. 'room:' .. r) == 0 then
+    redis.call('ZREM', p .. 'rooms', r)
+    rooms[#rooms + 1] = r
+  end
+end
+return { peers, rooms }`,
+} as const;
+
+/** A {@linkcode RoomStore} and {@linkcode Bus} shared through Redis. */
+export class RedisStore implements RoomStore, Bus {
+  readonly instanceId: string;
+  readonly #client: RedisClient;
+  readonly #sub: RedisClient;
+  readonly #prefix: string;
+  readonly #options: Required<Omit<RedisStoreOptions, "onStateChange">>;
+  readonly #onStateChange?: RedisStoreOptions["onStateChange"];
+  readonly #rooms = new Set<string>();
+  #handlers?: BusHandlers;
+  #heartbeat?: ReturnType<typeof setInterval>;
+  #probe?: ReturnType<typeof setInterval>;
+  #lastProbeAt = 0;
+  #connected = false;
+  #closed = false;
+
+  /** Connects to `url` (`redis://host:port`); see {@linkcode RedisStore.open}. */
+  private constructor(url: string, options: RedisStoreOptions) {
+    this.#prefix = options.prefix ?? "parley:";
+    this.instanceId = options.instanceId ?? crypto.randomUUID();
+    this.#options = {
+      instanceId: this.instanceId,
+      prefix: this.#prefix,
+      heartbeatMs: 2000,
+      instanceTtlMs: 10_000,
+      probeIntervalMs: 5000,
+      resumeGraceMs: 30_000,
+      now: Date.now,
+      ...options,
+    };
+    this.#onStateChange = options.onStateChange;
+    // Without the offline queue a command fails at once while Redis is
+    // down, so a join answers `unavailable` instead of hanging.
+    this.#client = createClient({
+      url,
+      disableOfflineQueue: true,
+      socket: {
+        reconnectStrategy: (retries: number) =>
+          Math.min(100 * 2 ** retries, 2000),
+      },
+    });
+    this.#sub = this.#client.duplicate();
+    for (const client of [this.#client, this.#sub]) {
+      // Errors come back through the commands; the event only reports.
+      client.on("error", () => {});
+      client.on("ready", () => this.#stateChanged());
+      client.on("end", () => this.#stateChanged());
+      client.on("reconnecting", () => this.#stateChanged());
+    }
+  }
+
+  /**
+   * Connects to Redis, or throws {@linkcode StoreUnavailableError} if it
+   * cannot be reached within `timeoutMs`.
+   */
+  static async open(
+    url: string,
+    options: RedisStoreOptions & { timeoutMs?: number } = {},
+  ): Promise<RedisStore> {
+    const store = new RedisStore(url, options);
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        Promise.all([store.#client.connect(), store.#sub.connect()]),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } catch (error) {
+      store.close();
+      throw new StoreUnavailableError(
+        `Cannot reach Redis at ${redactUrl(url)}: ${messageOf(error)}`,
+        { cause: error },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    await store.#sub.subscribe(
+      store.#instanceChannel(store.instanceId),
+      (m) => store.#fromInstanceChannel(m),
+    );
+    store.#lastProbeAt = store.#options.now();
+    await store.#beat().catch(() => {});
+    store.#heartbeat = setInterval(
+      () => store.#beat().catch(() => {}),
+      store.#options.heartbeatMs,
+    );
+    store.#probe = setInterval(
+      () => store.#sendProbe(),
+      store.#options.probeIntervalMs,
+    );
+    store.#stateChanged();
+    return store;
+  }
+
+  get bus(): Bus {
+    return this;
+  }
+
+  /** Connected, and the last probe came back in time. */
+  get healthy(): boolean {
+    return this.#connected &&
+      this.#options.now() - this.#lastProbeAt <
+        this.#options.probeIntervalMs * 3;
+  }
+
+  // ---- RoomStore ----
+
+  async addPeer(peer: PeerRecord, maxRoomSize: number): Promise<AddPeerResult> {
+    const added = await this.#eval("addPeer", [
+      peer.roomId,
+      peer.peerId,
+      peer.name,
+      peer.tokenHash,
+      String(peer.joinedAt),
+      peer.instanceId ?? this.instanceId,
+      String(maxRoomSize),
+    ]);
+    return added === 1 ? "ok" : "full";
+  }
+
+  async getPeer(peerId: string): Promise<PeerRecord | undefined> {
+    const hash = await this.#run(() =>
+      this.#client.hGetAll(`${this.#prefix}peer:${peerId}`)
+    );
+    return hash.room ? toRecord(peerId, hash) : undefined;
+  }
+
+  async listPeers(roomId: string): Promise<PeerRecord[]> {
+    const ids = await this.#run(() =>
+      this.#client.zRange(`${this.#prefix}room:${roomId}`, 0, -1)
+    );
+    if (ids.length === 0) return [];
+    const multi = this.#client.multi();
+    for (const id of ids) multi.hGetAll(`${this.#prefix}peer:${id}`);
+    const hashes = await this.#run(() => multi.exec()) as unknown as Record<
+      string,
+      string
+    >[];
+    const records: PeerRecord[] = [];
+    ids.forEach((id, i) => {
+      if (hashes[i]?.room) records.push(toRecord(id, hashes[i]));
+    });
+    return records;
+  }
+
+  async setAway(
+    peerId: string,
+    since: number,
+    instanceId: string,
+  ): Promise<void> {
+    await this.#eval("setAway", [
+      peerId,
+      String(since),
+      instanceId,
+      String(this.#keyTtlSec()),
+    ]);
+  }
+
+  async resume(
+    peerId: string,
+    instanceId: string,
+  ): Promise<string[] | undefined> {
+    const result = await this.#eval("resume", [peerId, instanceId]);
+    if (!Array.isArray(result)) return undefined;
+    return (result as string[]).slice(1);
+  }
+
+  async enqueue(
+    peerId: string,
+    text: string,
+    limit: number,
+    unreachable?: string,
+  ): Promise<EnqueueResult> {
+    const [status, instanceId] = await this.#eval("enqueue", [
+      peerId,
+      text,
+      String(limit),
+      String(this.#keyTtlSec()),
+      String(this.#options.now()),
+      unreachable ?? "",
+    ]) as string[];
+    if (status === "present") return { status, instanceId };
+    return { status: status as "queued" | "full" | "gone" };
+  }
+
+  async removePeer(peerId: string, now: number): Promise<boolean> {
+    return await this.#eval("removePeer", [peerId, String(now)]) === 1;
+  }
+
+  /** Nothing to do: peers of a dead instance are found by the sweep. */
+  recover(_instanceId: string, _now: number): Promise<number> {
+    return Promise.resolve(0);
+  }
+
+  async sweep(now: number, options: SweepOptions): Promise<SweepResult> {
+    const [flat, rooms] = await this.#eval("sweep", [
+      String(now),
+      String(now - options.graceMs),
+      String(now - options.roomTtlMs),
+      String(options.batch),
+      String(now - this.#options.instanceTtlMs),
+      String(this.#keyTtlSec()),
+    ]) as [string[], string[]];
+    const peers: SweepResult["peers"] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      peers.push({ peerId: flat[i], roomId: flat[i + 1] });
+    }
+    return { peers, rooms };
+  }
+
+  async counts(): Promise<{ rooms: number; peers: number }> {
+    const [rooms, peers] = await this.#run(() =>
+      Promise.all([
+        this.#client.zCard(`${this.#prefix}rooms`),
+        this.#client.sCard(`${this.#prefix}peers`),
+      ])
+    );
+    return { rooms, peers };
+  }
+
+  async check(): Promise<void> {
+    await this.#run(() =>
+      this.#client.set(`${this.#prefix}check`, String(this.#options.now()))
+    );
+    if (!this.healthy) {
+      throw new StoreUnavailableError("Redis pub/sub is not delivering");
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    clearInterval(this.#probe);
+    for (const client of [this.#client, this.#sub]) {
+      try {
+        client.destroy();
+      } catch {
+        // Never connected.
+      }
+    }
+  }
+
+  // ---- Bus ----
+
+  listen(handlers: BusHandlers): void {
+    this.#handlers = handlers;
+  }
+
+  sendToPeer(
+    instanceId: string,
+    peerId: string,
+    text: string,
+    hops: number,
+  ): void {
+    const channel = this.#instanceChannel(instanceId);
+    this.#client.publish(channel, `m|${hops}|${peerId}|${text}`).then(
+      (receivers) => {
+        if (receivers === 0) {
+          this.#handlers?.undeliverable(peerId, text, hops, instanceId);
+        }
+      },
+      // Redis is down: the peer's own instance cannot be reached either
+      // way; its client recovers through resume and ICE restarts.
+      () => {},
+    );
+  }
+
+  publish(roomId: string, event: RoomEvent): void {
+    const message = JSON.stringify({ o: this.instanceId, e: event });
+    this.#client.publish(this.#roomChannel(roomId), message).catch(() => {});
+  }
+
+  async follow(roomId: string): Promise<void> {
+    if (this.#rooms.has(roomId)) return;
+    this.#rooms.add(roomId);
+    await this.#run(() =>
+      this.#sub.subscribe(
+        this.#roomChannel(roomId),
+        (m, channel) => this.#fromRoom(m, channel),
+      )
+    );
+  }
+
+  unfollow(roomId: string): void {
+    if (!this.#rooms.delete(roomId)) return;
+    this.#sub.unsubscribe(this.#roomChannel(roomId)).catch(() => {});
+  }
+
+  // ---- internals ----
+
+  #instanceChannel(instanceId: string): string {
+    return `${this.#prefix}i:${instanceId}`;
+  }
+
+  #roomChannel(roomId: string): string {
+    return `${this.#prefix}r:${roomId}`;
+  }
+
+  #fromInstanceChannel(message: string): void {
+    if (message.startsWith("p|")) {
+      this.#lastProbeAt = this.#options.now();
+      this.#stateChanged();
+      return;
+    }
+    // "m|<hops>|<peerId>|<frame>": the frame is passed through unparsed.
+    const a = message.indexOf("|", 2);
+    const b = message.indexOf("|", a + 1);
+    if (!message.startsWith("m|") || a < 0 || b < 0) return;
+    const hops = Number(message.slice(2, a));
+    this.#handlers?.peerMessage(
+      message.slice(a + 1, b),
+      message.slice(b + 1),
+      hops,
+    );
+  }
+
+  #fromRoom(message: string, channel: string): void {
+    let parsed: { o: string; e: RoomEvent };
+    try {
+      parsed = JSON.parse(message);
+    } catch {
+      return;
+    }
+    if (parsed.o === this.instanceId) return;
+    const roomId = channel.slice(this.#roomChannel("").length);
+    if (this.#rooms.has(roomId)) this.#handlers?.roomEvent(roomId, parsed.e);
+  }
+
+  async #beat(): Promise<void> {
+    await this.#client.zAdd(`${this.#prefix}instances`, {
+      score: this.#options.now(),
+      value: this.instanceId,
+    });
+  }
+
+  /**
+   * Publishes a probe to this instance's own channel. If none came back for
+   * a while although the connection is up, the subscription went silent:
+   * subscribe again.
+   */
+  #sendProbe(): void {
+    const now = this.#options.now();
+    this.#client.publish(this.#instanceChannel(this.instanceId), `p|${now}`)
+      .catch(() => {});
+    const silentMs = now - this.#lastProbeAt;
+    if (this.#connected && silentMs > this.#options.probeIntervalMs * 3) {
+      this.#resubscribe().catch(() => {});
+    }
+    this.#stateChanged();
+  }
+
+  async #resubscribe(): Promise<void> {
+    await this.#sub.unsubscribe();
+    await this.#sub.subscribe(
+      this.#instanceChannel(this.instanceId),
+      (m) => this.#fromInstanceChannel(m),
+    );
+    for (const roomId of this.#rooms) {
+      await this.#sub.subscribe(
+        this.#roomChannel(roomId),
+        (m, channel) => this.#fromRoom(m, channel),
+      );
+    }
+  }
+
+  #stateChanged(): void {
+    const connected = this.#client.isReady && this.#sub.isReady;
+    if (connected && !this.#connected) {
+      // Back after an outage: say we are alive before anyone sweeps us.
+      this.#beat().catch(() => {});
+    }
+    this.#connected = connected;
+    this.#onStateChange?.({ connected, healthy: this.healthy });
+  }
+
+  #keyTtlSec(): number {
+    // Grace plus a margin: the sweeper normally removes the peer first and
+    // announces it; the expiry only cleans up if no instance is left.
+    return Math.ceil(this.#options.resumeGraceMs / 1000) + 60;
+  }
+
+  async #eval(name: keyof typeof SCRIPTS, args: string[]): Promise<unknown> {
+    return await this.#run(() =>
+      this.#client.eval(SCRIPTS[name], {
+        keys: [],
+        arguments: [this.#prefix, ...args],
+      })
+    );
+  }
+
+  async #run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreUnavailableError("Store is closed");
+    try {
+      return await fn();
+    } catch (error) {
+      throw new StoreUnavailableError(`Redis failed: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+function toRecord(peerId: string, hash: Record<string, string>): PeerRecord {
+  return {
+    peerId,
+    roomId: hash.room,
+    name: hash.name ?? "",
+    tokenHash: hash.tokenHash,
+    joinedAt: Number(hash.joinedAt),
+    awaySince: hash.awaySince ? Number(hash.awaySince) : null,
+    instanceId: hash.instance ? hash.instance : null,
+  };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The URL without a password, for messages and logs. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(invalid URL)";
+  }
+}
