@@ -33,7 +33,7 @@ export function redisInstalled(): boolean {
   }
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
@@ -52,7 +52,7 @@ async function reachable(port: number): Promise<boolean> {
 
 /** Starts `redis-server` and waits until it accepts connections. */
 export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
+  const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "parley-redis-" });
   let child: Deno.ChildProcess | undefined;
   const start = async () => {
