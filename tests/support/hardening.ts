@@ -1,0 +1,380 @@
+/**
+ * Helpers for the hardening, fault and fuzz tests: a raw WebSocket client
+ * over TCP that can write frames no conforming client would (reserved bits,
+ * bad opcodes, unmasked, fragments) and stop reading at will; a raw HTTP
+ * request that returns status and headers; a seeded PRNG; process memory.
+ *
+ * @module
+ */
+import { deadline, DEFAULT_TIMEOUT_MS } from "./wait.ts";
+import { handshakeHeaders } from "./http.ts";
+
+/** WebSocket opcodes (RFC 6455 §5.2). */
+export const OPCODE = {
+  continuation: 0x0,
+  text: 0x1,
+  binary: 0x2,
+  close: 0x8,
+  ping: 0x9,
+  pong: 0xa,
+} as const;
+
+/** One frame as read from the server. */
+export interface RawFrame {
+  fin: boolean;
+  opcode: number;
+  payload: Uint8Array;
+}
+
+/** Options of {@linkcode RawWebSocket.sendFrame}. */
+export interface FrameOptions {
+  /** @default {true} */
+  fin?: boolean;
+  /** The three reserved bits, as a number 0–7. @default {0} */
+  rsv?: number;
+  /** Mask the payload, as a client must. @default {true} */
+  mask?: boolean;
+}
+
+/** An HTTP answer read off a raw connection. */
+export interface RawResponse {
+  status: number;
+  headers: Headers;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Encodes one WebSocket frame. */
+export function encodeFrame(
+  opcode: number,
+  payload: Uint8Array,
+  { fin = true, rsv = 0, mask = true }: FrameOptions = {},
+): Uint8Array<ArrayBuffer> {
+  const len = payload.length;
+  const lenBytes = len < 126 ? 0 : len < 65536 ? 2 : 8;
+  const head = 2 + lenBytes + (mask ? 4 : 0);
+  const frame = new Uint8Array(head + len);
+  frame[0] = (fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0xf);
+  const maskBit = mask ? 0x80 : 0;
+  const view = new DataView(frame.buffer);
+  if (lenBytes === 0) frame[1] = maskBit | len;
+  else if (lenBytes === 2) {
+    frame[1] = maskBit | 126;
+    view.setUint16(2, len);
+  } else {
+    frame[1] = maskBit | 127;
+    view.setBigUint64(2, BigInt(len));
+  }
+  if (mask) {
+    const key = crypto.getRandomValues(new Uint8Array(4));
+    frame.set(key, 2 + lenBytes);
+    for (let i = 0; i < len; i++) frame[head + i] = payload[i] ^ key[i & 3];
+  } else {
+    frame.set(payload, head);
+  }
+  return frame;
+}
+
+/**
+ * A WebSocket client on a bare TCP connection. It reads only when asked,
+ * so a test can make the server's send buffer grow by not asking.
+ */
+export class RawWebSocket {
+  readonly #conn: Deno.TcpConn;
+  #buffer: Uint8Array = new Uint8Array(0);
+  #eof = false;
+  #closed = false;
+
+  private constructor(conn: Deno.TcpConn, rest: Uint8Array) {
+    this.#conn = conn;
+    this.#buffer = rest;
+  }
+
+  /** Opens a socket to `127.0.0.1:port/ws`; fails unless the answer is 101. */
+  static async open(
+    port: number,
+    { headers = handshakeHeaders() }: { headers?: Record<string, string> } = {},
+  ): Promise<RawWebSocket> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      const { response, rest } = await request(
+        conn,
+        port,
+        "GET",
+        "/ws",
+        headers,
+      );
+      if (response.status !== 101) {
+        throw new Error(`Handshake answered ${response.status}, not 101`);
+      }
+      return new RawWebSocket(conn, rest);
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
+  }
+
+  /** Writes one frame. */
+  async sendFrame(
+    opcode: number,
+    payload: Uint8Array | string,
+    options?: FrameOptions,
+  ): Promise<void> {
+    const bytes = typeof payload === "string"
+      ? encoder.encode(payload)
+      : payload;
+    await this.write(encodeFrame(opcode, bytes, options));
+  }
+
+  /** Writes raw bytes. */
+  async write(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      offset += await this.#conn.write(bytes.subarray(offset));
+    }
+  }
+
+  /** Sends a JSON message (or a string as is) in one text frame. */
+  async send(msg: unknown): Promise<void> {
+    await this.sendFrame(
+      OPCODE.text,
+      typeof msg === "string" ? msg : JSON.stringify(msg),
+    );
+  }
+
+  /** The next frame, or null once the server closed the connection. */
+  async readFrame(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<RawFrame | null> {
+    return await deadline(this.#readFrame(), "a frame", timeoutMs);
+  }
+
+  /** The next text message, parsed; pings are skipped. Fails on close. */
+  async next(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Record<string, unknown>> {
+    while (true) {
+      const frame = await this.readFrame(timeoutMs);
+      if (frame === null) throw new Error("raw socket: connection ended");
+      if (frame.opcode === OPCODE.close) {
+        throw new Error(`raw socket: closed with ${closeCodeOf(frame)}`);
+      }
+      if (frame.opcode === OPCODE.text) {
+        return JSON.parse(decoder.decode(frame.payload));
+      }
+    }
+  }
+
+  /**
+   * Reads until the server ends the connection, and returns the code of the
+   * close frame it sent, if any (undefined when the TCP connection just
+   * ended). Text frames on the way are counted.
+   */
+  async waitEnd(
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+  ): Promise<{ code?: number; texts: number }> {
+    let texts = 0;
+    let code: number | undefined;
+    const end = Date.now() + timeoutMs;
+    while (true) {
+      const frame = await this.readFrame(Math.max(1, end - Date.now()));
+      if (frame === null) return { code, texts };
+      if (frame.opcode === OPCODE.text) texts++;
+      if (frame.opcode === OPCODE.close) {
+        code = closeCodeOf(frame);
+        // Answer it, as a client would, so the server can finish.
+        await this.sendFrame(OPCODE.close, frame.payload.subarray(0, 2)).catch(
+          () => {},
+        );
+      }
+    }
+  }
+
+  /** Closes the TCP connection (no close frame). Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async #fill(min: number): Promise<boolean> {
+    while (this.#buffer.length < min) {
+      if (this.#eof) return false;
+      const chunk = new Uint8Array(65536);
+      let n: number | null;
+      try {
+        n = await this.#conn.read(chunk);
+      } catch {
+        n = null;
+      }
+      if (n === null) {
+        this.#eof = true;
+        return false;
+      }
+      const next = new Uint8Array(this.#buffer.length + n);
+      next.set(this.#buffer);
+      next.set(chunk.subarray(0, n), this.#buffer.length);
+      this.#buffer = next;
+    }
+    return true;
+  }
+
+  async #readFrame(): Promise<RawFrame | null> {
+    if (!await this.#fill(2)) return null;
+    const b0 = this.#buffer[0];
+    const b1 = this.#buffer[1];
+    let len = b1 & 0x7f;
+    let head = 2;
+    if (len === 126) {
+      if (!await this.#fill(4)) return null;
+      len = new DataView(this.#buffer.buffer, this.#buffer.byteOffset)
+        .getUint16(2);
+      head = 4;
+    } else if (len === 127) {
+      if (!await this.#fill(10)) return null;
+      len = Number(
+        new DataView(this.#buffer.buffer, this.#buffer.byteOffset)
+          .getBigUint64(2),
+      );
+      head = 10;
+    }
+    if (b1 & 0x80) head += 4; // A server never masks, but skip a key anyway.
+    if (!await this.#fill(head + len)) return null;
+    const payload = this.#buffer.slice(head, head + len);
+    this.#buffer = this.#buffer.slice(head + len);
+    return { fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, payload };
+  }
+}
+
+function closeCodeOf(frame: RawFrame): number | undefined {
+  if (frame.payload.length < 2) return undefined;
+  return (frame.payload[0] << 8) | frame.payload[1];
+}
+
+async function request(
+  conn: Deno.TcpConn,
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ response: RawResponse; rest: Uint8Array }> {
+  const lines = [
+    `${method} ${path} HTTP/1.1`,
+    `Host: 127.0.0.1:${port}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    "",
+    "",
+  ];
+  const bytes = encoder.encode(lines.join("\r\n"));
+  let offset = 0;
+  while (offset < bytes.length) {
+    offset += await conn.write(bytes.subarray(offset));
+  }
+  let received = new Uint8Array(0);
+  const chunk = new Uint8Array(16384);
+  let end = -1;
+  while (end < 0) {
+    const n = await deadline(conn.read(chunk), `response to ${method} ${path}`);
+    if (n === null) {
+      throw new Error(
+        `Connection ended before a response to ${method} ${path}`,
+      );
+    }
+    const next = new Uint8Array(received.length + n);
+    next.set(received);
+    next.set(chunk.subarray(0, n), received.length);
+    received = next;
+    end = indexOfHeaderEnd(received);
+  }
+  const text = decoder.decode(received.subarray(0, end));
+  const [statusLine, ...headerLines] = text.split("\r\n");
+  const match = /^HTTP\/1\.1 (\d{3})/.exec(statusLine);
+  if (!match) throw new Error(`Not an HTTP response: ${statusLine}`);
+  const parsed = new Headers();
+  for (const line of headerLines) {
+    const colon = line.indexOf(":");
+    if (colon > 0) {
+      parsed.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    }
+  }
+  return {
+    response: { status: Number(match[1]), headers: parsed },
+    rest: received.slice(end + 4),
+  };
+}
+
+function indexOfHeaderEnd(bytes: Uint8Array): number {
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (
+      bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 &&
+      bytes[i + 3] === 10
+    ) return i;
+  }
+  return -1;
+}
+
+/**
+ * Sends one request to `127.0.0.1:port` and returns the status and headers
+ * of the answer; the connection is closed afterwards (an accepted upgrade
+ * thus ends at once). Null when the server closed the connection without
+ * an answer.
+ */
+export async function rawResponse(
+  port: number,
+  { method = "GET", path = "/ws", headers = handshakeHeaders() }: {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+  } = {},
+): Promise<RawResponse | null> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    return (await request(conn, port, method, path, headers)).response;
+  } catch (error) {
+    if (
+      error instanceof Error && error.message.startsWith("Connection ended")
+    ) return null;
+    if (error instanceof Deno.errors.ConnectionReset) return null;
+    throw error;
+  } finally {
+    conn.close();
+  }
+}
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same stream. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The resident set size of process `pid`, in bytes, from `/proc`. */
+export async function rssOf(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (!match) throw new Error(`No VmRSS for process ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+/** `/health` as JSON, with its status code. */
+export async function health(
+  origin: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${origin}/health`);
+  return { status: res.status, body: await res.json() };
+}
+
+/** `n` megabytes, for messages about memory. */
+export function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
