@@ -103,7 +103,11 @@ export class Call {
     this.#listen(globalThis, "pagehide", (event) => {
       // A page kept in the back/forward cache may come back: stay a member.
       if ((event as PageTransitionEvent).persisted) return;
-      if (this.#joinedSocket) this.#client?.send({ type: "leave" });
+      // A reload and a closed tab look the same here: leave "on unload", so
+      // the server keeps the session a few seconds for a reload to resume.
+      if (this.#joinedSocket) {
+        this.#client?.send({ type: "leave", unload: true });
+      }
     });
     if (navigator.mediaDevices) {
       this.#listen(

@@ -19,6 +19,7 @@ export interface Config {
   maxRoomSize: number;
   roomTtlMs: number;
   resumeGraceMs: number;
+  unloadGraceMs: number;
   allowedOrigins: string[];
   enableCors: boolean;
   debug: boolean;
@@ -127,6 +128,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "duration",
     default: "30s",
     help: "how long a dropped peer may come back with its token",
+  },
+  {
+    key: "unloadGraceMs",
+    env: "UNLOAD_GRACE",
+    kind: "duration",
+    default: "5s",
+    help: "how long a page that left on unload may come back (a reload)",
   },
   {
     key: "allowedOrigins",

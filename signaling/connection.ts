@@ -220,7 +220,7 @@ export class Connection {
           this.#await(this.#hub.join(this, msg), msg.ref);
           return;
         case "leave":
-          this.#await(this.#hub.leave(this), msg.ref);
+          this.#await(this.#hub.leave(this, msg.unload ?? false), msg.ref);
           return;
         case "ice-servers":
           this.send(encode(this.#hub.iceServers(this, msg.ref)));

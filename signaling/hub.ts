@@ -61,6 +61,11 @@ export interface HubOptions {
   roomTtlMs?: number;
   /** Messages kept for an away peer. @default {256} */
   queueLimit?: number;
+  /**
+   * How long a peer that left with `unload` may still resume (a reload).
+   * @default {5000}
+   */
+  unloadGraceMs?: number;
   /** Protocol errors a socket may cause before it is closed. @default {16} */
   errorBudget?: number;
   /** @default {10_000} */
@@ -166,6 +171,7 @@ export class Hub {
       resumeGraceMs: 30_000,
       roomTtlMs: 300_000,
       queueLimit: 256,
+      unloadGraceMs: 5000,
       errorBudget: 16,
       joinTimeoutMs: 10_000,
       maxMessageBytes: 65_536,
@@ -401,11 +407,22 @@ export class Hub {
     return msg;
   }
 
-  /** @internal Handles `leave`: the session ends and the room is told. */
-  async leave(conn: Connection): Promise<void> {
+  /**
+   * @internal Handles `leave`: the session ends and the room is told. With
+   * `unload` the peer only goes away, as if its socket had dropped that long
+   * ago that `unloadGraceMs` of its grace remain: a reload resumes it, a
+   * closed tab is swept a few seconds later.
+   */
+  async leave(conn: Connection, unload: boolean): Promise<void> {
     const session = conn.session;
     if (!session) throw new ProtocolError("not-joined", "Join a room first");
     conn.detach();
+    if (unload) {
+      const o = this.#options;
+      const keep = Math.min(o.unloadGraceMs, o.resumeGraceMs);
+      this.drop(session, o.now() - (o.resumeGraceMs - keep));
+      return;
+    }
     this.#removeMember(session.roomId, session.peerId, true);
     this.#unloadIfIdle(session.roomId);
     await this.#storeWrite(() =>
@@ -417,9 +434,12 @@ export class Hub {
     });
   }
 
-  /** @internal The socket of a joined session dropped without `leave`. */
-  drop(session: Session): void {
-    const now = this.#options.now();
+  /**
+   * @internal The socket of a joined session dropped without `leave`; the
+   * grace is counted from `since`.
+   */
+  drop(session: Session, since = this.#options.now()): void {
+    const now = since;
     session.instanceId = null;
     const write = () =>
       // A retry must not mark away a peer that came back meanwhile.

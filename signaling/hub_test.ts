@@ -300,3 +300,51 @@ Deno.test("Hub.recover() makes stored peers resumable after a restart", async ()
     store.close();
   }
 });
+
+Deno.test("Hub keeps a peer that left on unload resumable for the unload grace only", async () => {
+  let time = 1_700_000_000_000;
+  const store = new SqliteStore(":memory:");
+  const hub = new Hub(store, {
+    now: () => time,
+    resumeGraceMs: 30_000,
+    unloadGraceMs: 5000,
+  });
+  const join = async (msg: Record<string, unknown>) => {
+    const socket = new FakeSocket();
+    socket.conn = hub.connect(socket);
+    socket.conn.receive(JSON.stringify(msg));
+    await settle();
+    return socket;
+  };
+  try {
+    const a = await join({ type: "join", room: "r" });
+    const b = await join({ type: "join", room: "r" });
+    const [joinedA] = a.take();
+    b.take();
+    // A reload: leave on unload, then the new page resumes at once.
+    a.conn?.receive(JSON.stringify({ type: "leave", unload: true }));
+    await settle();
+    const reloaded = await join({
+      type: "join",
+      room: "r",
+      token: joinedA.token,
+    });
+    const [resumed] = reloaded.take();
+    assert.equal(resumed.peerId, joinedA.peerId);
+    assert.equal(resumed.resumed, true);
+    assert.deepEqual(b.take(), [], "the others saw nothing of the reload");
+    // A closed tab: leave on unload and never come back.
+    reloaded.conn?.receive(JSON.stringify({ type: "leave", unload: true }));
+    await settle();
+    time += 4999;
+    await hub.sweep();
+    assert.deepEqual(b.take(), [], "still a member inside the unload grace");
+    time += 1;
+    await hub.sweep();
+    assert.deepEqual(b.take(), [{ type: "peer-left", peerId: joinedA.peerId }]);
+  } finally {
+    hub.shutdown();
+    await settle();
+    store.close();
+  }
+});

@@ -31,9 +31,13 @@ export interface SignalMessage {
   plain: boolean;
 }
 
-/** `leave`: leave the room for good. */
+/**
+ * `leave`: leave the room for good, or, with `unload`, in a moment unless
+ * the same session comes back first (a page reload).
+ */
 export interface LeaveMessage {
   type: "leave";
+  unload?: boolean;
   ref?: Ref;
 }
 
@@ -233,8 +237,19 @@ export function parseClientMessage(raw: string): ClientMessage {
       }
       return { type: "signal", to: msg.to, data: msg.data, ref, plain };
     }
-    case "leave":
-      return { type: "leave", ref };
+    case "leave": {
+      if (msg.unload !== undefined && typeof msg.unload !== "boolean") {
+        throw new ProtocolError(
+          "bad-message",
+          'Field "unload" must be true or false',
+          ref,
+        );
+      }
+      return msg.unload ? { type: "leave", unload: true, ref } : {
+        type: "leave",
+        ref,
+      };
+    }
     case "ping":
       return { type: "ping", ref };
     case "ice-servers":

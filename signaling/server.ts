@@ -60,6 +60,7 @@ export async function startServer(
   const hub = new Hub(deps.store, {
     maxRoomSize: config.maxRoomSize,
     resumeGraceMs: config.resumeGraceMs,
+    unloadGraceMs: config.unloadGraceMs,
     roomTtlMs: config.roomTtlMs,
     queueLimit: config.queueLimit,
     errorBudget: config.errorBudget,

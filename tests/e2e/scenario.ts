@@ -533,8 +533,8 @@ async function session(tmp: string, server: SpawnedServer): Promise<void> {
     );
     pass("hello: fresh connections both ways with the resumed tab");
 
-    // A reload: pagehide sends leave, so the page joins again as a new peer
-    // and the others make the first offer, as for any newcomer.
+    // A reload: pagehide sends leave on unload, the new page resumes the
+    // same session with its token and says hello, and Grace offers afresh.
     await ada.page.reload();
     await ada.page.locator('.app[data-phase="call"]').waitFor();
     await allowPlayback(ada.page);
@@ -547,8 +547,8 @@ async function session(tmp: string, server: SpawnedServer): Promise<void> {
           JSON.stringify([adaAfter]),
       "Grace to list only the reloaded Ada",
     );
-    result.metrics.reloadKeptPeerId = String(adaAfter === adaId);
-    pass("a reloaded page rejoins on its own and audio flows again");
+    assert(adaAfter === adaId, `the reload got a new peer ID: ${adaAfter}`);
+    pass("a reloaded page resumes its peer ID and audio flows again");
 
     // Relay only on a server without TURN cannot work: say so plainly.
     await ada.page.getByRole("checkbox", { name: "Private mode (relay only)" })
