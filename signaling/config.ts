@@ -52,6 +52,7 @@ export interface Config {
   trustedProxies: string[];
   exemptIps: string[];
   allowNoOrigin: boolean;
+  metricsToken: string;
 }
 
 type Kind =
@@ -392,6 +393,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "bool",
     default: "true",
     help: "accept WebSockets without an Origin header (non-browser clients)",
+  },
+  {
+    key: "metricsToken",
+    env: "METRICS_TOKEN",
+    kind: "optional",
+    default: "",
+    help: "bearer token /metrics asks for; empty: /metrics is open",
   },
 ];
 

@@ -16,6 +16,8 @@ import {
   upgradeToPeer,
 } from "./websocket.ts";
 import { clientAddress, type ClientLimiter, type Refusal } from "./limits.ts";
+import { type Family, renderFamilies, single } from "./metrics.ts";
+import { timingSafeEqual } from "node:crypto";
 
 /** One static file the handler serves. */
 export interface Asset {
@@ -53,6 +55,8 @@ export interface HandlerOptions {
   trustedProxies?: readonly string[];
   /** Whether the process is over its memory bound. @default {() => false} */
   overloaded?: () => boolean;
+  /** A bearer token `/metrics` asks for; empty: open. @default {""} */
+  metricsToken?: string;
   /** @default {Date.now} */
   now?: () => number;
 }
@@ -143,7 +147,135 @@ export function createHandler(
     });
   }
 
+  async function metrics(req: Request): Promise<Response> {
+    const token = options.metricsToken ?? "";
+    if (token !== "" && !bearerMatches(req, token)) {
+      return new Response("Unauthorized\n", {
+        status: 401,
+        headers: { "www-authenticate": 'Bearer realm="parley-metrics"' },
+      });
+    }
+    const hub = deps.hub.snapshot();
+    const m = deps.hub.metrics;
+    let storeUp = 1;
+    let counts = { rooms: 0, peers: 0 };
+    try {
+      await deps.store.check();
+      counts = await deps.store.counts();
+    } catch {
+      storeUp = 0;
+    }
+    const families: Family[] = [
+      single("parley_connections", "gauge", "Open WebSockets", hub.connections),
+      single("parley_rooms", "gauge", "Rooms in storage", counts.rooms),
+      single(
+        "parley_peers",
+        "gauge",
+        "Peers (sessions) in storage",
+        counts.peers,
+      ),
+      single(
+        "parley_rooms_loaded",
+        "gauge",
+        "Rooms with a member connected to this instance",
+        hub.rooms,
+      ),
+      single("parley_joins_total", "counter", "New peers joined", hub.joins),
+      single(
+        "parley_resumes_total",
+        "counter",
+        "Sessions resumed",
+        hub.resumes,
+      ),
+      single(
+        "parley_signals_relayed_total",
+        "counter",
+        "Signals relayed",
+        hub.relayed,
+      ),
+      {
+        name: "parley_errors_total",
+        help: "Errors sent to clients, by code",
+        type: "counter",
+        lines: m.errors.render("parley_errors_total", "code"),
+      },
+      {
+        name: "parley_closes_total",
+        help: "Sockets closed by the server, by close code",
+        type: "counter",
+        lines: m.closes.render("parley_closes_total", "code"),
+      },
+      {
+        name: "parley_handshakes_refused_total",
+        help: "WebSocket handshakes refused before the upgrade, by HTTP status",
+        type: "counter",
+        lines: m.refusals.render("parley_handshakes_refused_total", "status"),
+      },
+      single(
+        "parley_rate_limited_total",
+        "counter",
+        "Rate-limit hits: rate-limited errors and 429 handshakes",
+        m.errors.get("rate-limited") + m.refusals.get(429),
+      ),
+      {
+        name: "parley_join_duration_seconds",
+        help: "From a join arriving to its joined going out",
+        type: "histogram",
+        lines: m.joinLatency.render("parley_join_duration_seconds"),
+      },
+      {
+        name: "parley_relay_duration_seconds",
+        help: "Handling time of a relayed signal (sampled one in 16)",
+        type: "histogram",
+        lines: m.relayLatency.render("parley_relay_duration_seconds"),
+      },
+      single(
+        "parley_event_loop_lag_seconds",
+        "gauge",
+        "Event-loop lag at the last sample",
+        m.eventLoopLagSec,
+      ),
+      single(
+        "parley_event_loop_lag_max_seconds",
+        "gauge",
+        "Largest event-loop lag seen",
+        m.eventLoopLagMaxSec,
+      ),
+      single("parley_store_up", "gauge", "Storage takes writes", storeUp),
+      single(
+        "parley_bus_up",
+        "gauge",
+        "Cross-instance bus (Redis pub/sub) delivers; 1 without one",
+        deps.hub.busHealthy ? 1 : 0,
+      ),
+      single(
+        "parley_process_resident_memory_bytes",
+        "gauge",
+        "Resident memory",
+        Deno.memoryUsage().rss,
+      ),
+      single(
+        "parley_uptime_seconds",
+        "gauge",
+        "Seconds since start",
+        Math.floor((now() - startedAt) / 1000),
+      ),
+    ];
+    return new Response(renderFamilies(families), {
+      headers: {
+        "content-type": "text/plain; version=0.0.4; charset=utf-8",
+        "cache-control": "no-store",
+      },
+    });
+  }
+
   function socket(req: Request, url: URL, remote: string): Response {
+    const res = upgrade(req, url, remote);
+    if (res.status !== 101) deps.hub.metrics.refusals.inc(res.status);
+    return res;
+  }
+
+  function upgrade(req: Request, url: URL, remote: string): Response {
     const bad = checkHandshake(req);
     if (bad) return bad;
     if (!originAllowed(req, url)) {
@@ -194,9 +326,17 @@ export function createHandler(
       });
     }
     if (path === "/health") return health();
+    if (path === "/metrics") return metrics(req);
     if (path === "/" || ROOM_PAGE.test(url)) return serveAsset("/");
     return serveAsset(path);
   };
+}
+
+function bearerMatches(req: Request, token: string): boolean {
+  const header = req.headers.get("authorization") ?? "";
+  const given = new TextEncoder().encode(header);
+  const expected = new TextEncoder().encode(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 function unavailable(message: string, retryAfterSec: number): Response {

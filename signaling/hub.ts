@@ -36,6 +36,7 @@ import { newToken, randomId, secretMatches, splitToken } from "./ids.ts";
 import type { IceServerList } from "./ice_servers.ts";
 import { type Logger, SILENT_LOGGER } from "./log.ts";
 import { type ClientHooks, Connection } from "./connection.ts";
+import { Metrics } from "./metrics.ts";
 import type { Bus, PeerRecord, RoomEvent, RoomStore } from "../storage/mod.ts";
 
 export type { ClientHooks } from "./connection.ts";
@@ -100,6 +101,8 @@ export interface HubOptions {
   now?: () => number;
   /** @default {SILENT_LOGGER} */
   log?: Logger;
+  /** Where latencies and counts by code go. @default {new Metrics()} */
+  metrics?: Metrics;
 }
 
 /** {@linkcode HubOptions} with every default filled in. */
@@ -187,6 +190,7 @@ export class Hub {
       iceServers: () => ({ iceServers: [] }),
       now: Date.now,
       log: SILENT_LOGGER,
+      metrics: new Metrics(),
       ...definedOnly(options),
     };
     this.#bus?.listen({
@@ -195,6 +199,16 @@ export class Hub {
       undeliverable: (peerId, text, hops, instanceId) =>
         this.#enqueue(peerId, text, hops, undefined, instanceId),
     });
+  }
+
+  /** This instance's latencies and counts by code. */
+  get metrics(): Metrics {
+    return this.#options.metrics;
+  }
+
+  /** Whether the cross-instance bus delivers (true without one). */
+  get busHealthy(): boolean {
+    return this.#bus?.healthy ?? true;
   }
 
   /** The limits clients are told in `joined`. */

@@ -14,6 +14,9 @@ import { SocketRegistry } from "./websocket.ts";
 import { type Logger, SILENT_LOGGER } from "./log.ts";
 import type { RoomStore } from "../storage/mod.ts";
 
+/** How often memory, event-loop lag and idle addresses are looked at. */
+const WATCHDOG_MS = 1000;
+
 /** How long a shutdown waits for clients to finish their close handshake. */
 const SOCKET_DRAIN_MS = 2000;
 
@@ -93,14 +96,24 @@ export async function startServer(
   // application sees it. The application cannot stop that, so it refuses new
   // sockets while the process is over its memory bound.
   let overloaded = false;
+  let lastTick = performance.now();
   const watchdog = setInterval(() => {
+    // How late this timer fired is how long the event loop was busy.
+    const tick = performance.now();
+    const lagSec = Math.max(0, tick - lastTick - WATCHDOG_MS) / 1000;
+    lastTick = tick;
+    hub.metrics.eventLoopLagSec = lagSec;
+    hub.metrics.eventLoopLagMaxSec = Math.max(
+      hub.metrics.eventLoopLagMaxSec,
+      lagSec,
+    );
     const rss = Deno.memoryUsage().rss;
     if ((rss > config.maxMemoryBytes) !== overloaded) {
       overloaded = !overloaded;
       log.warn(overloaded ? "memory.over" : "memory.ok", { rss });
     }
     limiter.prune();
-  }, 1000);
+  }, WATCHDOG_MS);
 
   const registry = new SocketRegistry();
   const handler = createHandler(
@@ -115,6 +128,7 @@ export async function startServer(
       trustedProxies: config.trustedProxies,
       limiter,
       overloaded: () => overloaded,
+      metricsToken: config.metricsToken,
       now,
     },
   );
