@@ -16,6 +16,7 @@ export interface Config {
   host: string;
   databaseUrl: string;
   redisUrl: string;
+  instanceTtlMs: number;
   maxRoomSize: number;
   roomTtlMs: number;
   resumeGraceMs: number;
@@ -106,6 +107,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "",
     help:
       "redis://HOST:PORT to share rooms with other instances; empty: SQLite",
+  },
+  {
+    key: "instanceTtlMs",
+    env: "INSTANCE_TTL",
+    kind: "duration",
+    default: "10s",
+    help: "with Redis: an instance silent this long is dead and its peers away",
   },
   {
     key: "maxRoomSize",

@@ -207,6 +207,42 @@ Deno.test({
 });
 
 Deno.test({
+  name: "peers of a dead instance that never come back leave after the grace",
+  ignore,
+  ...SANITIZE,
+  async fn() {
+    await using redis = await startRedis();
+    const tmp = await Deno.makeTempDir({ prefix: "parley-scale-" });
+    const env = {
+      REDIS_URL: redis.url,
+      DATABASE_URL: `file:${join(tmp, "unused.db")}`,
+      INSTANCE_TTL: "1s",
+      RESUME_GRACE: "1s",
+      SWEEP_INTERVAL: "100ms",
+    };
+    await using doomed = await spawnServer({ env });
+    await using survivor = await spawnServer({ env });
+    try {
+      await using x = await TestClient.connect(doomed.wsUrl, { label: "x" });
+      await using y = await TestClient.connect(survivor.wsUrl, { label: "y" });
+      const jx = await x.join("gone");
+      await y.join("gone");
+      await x.next("peer-joined");
+      doomed.kill("SIGKILL");
+      await doomed.status;
+      // The survivor notices the silent instance, gives X its grace, and
+      // then tells Y: no instance is left that could have said it.
+      assert.deepEqual(await y.next("peer-left", 15_000), {
+        type: "peer-left",
+        peerId: jx.peerId,
+      });
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name:
     "a Redis restart turns /health degraded and back, and signaling recovers by itself",
   ignore,
