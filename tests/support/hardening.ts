@@ -358,12 +358,21 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** The resident set size of process `pid`, in bytes, from `/proc`. */
+/**
+ * The resident set size of process `pid`, in bytes, as `ps` reports it
+ * (Deno lets a test read `/proc/<pid>` only with every permission).
+ */
 export async function rssOf(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-  if (!match) throw new Error(`No VmRSS for process ${pid}`);
-  return Number(match[1]) * 1024;
+  const { stdout, success } = await new Deno.Command("ps", {
+    args: ["-o", "rss=", "-p", String(pid)],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const kib = Number(new TextDecoder().decode(stdout).trim());
+  if (!success || !Number.isFinite(kib) || kib <= 0) {
+    throw new Error(`No RSS for process ${pid}`);
+  }
+  return kib * 1024;
 }
 
 /** `/health` as JSON, with its status code. */
