@@ -85,6 +85,9 @@ export class SqliteStore implements RoomStore {
     StatementSync
   >;
   #closed = false;
+  #checkpoint?: StatementSync;
+  /** Whether anything was written since the last checkpoint. */
+  #dirty = false;
   readonly #queues = new Map<string, string[]>();
 
   /** Opens (creating if needed) the database at `path`, or `:memory:`. */
@@ -92,7 +95,15 @@ export class SqliteStore implements RoomStore {
     this.#db = wrap(() => new DatabaseSync(path));
     wrap(() => {
       this.#db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 25}`);
-      if (path !== ":memory:") this.#db.exec("PRAGMA journal_mode = WAL");
+      if (path !== ":memory:") {
+        this.#db.exec("PRAGMA journal_mode = WAL");
+        // SQLite checkpoints (and fsyncs) inside whichever commit fills the
+        // WAL past 1000 pages: a join then stalls every socket for a few
+        // milliseconds, about every 220 joins (docs/benchmarks.md). The
+        // sweeper checkpoints instead, once per SWEEP_INTERVAL at most.
+        this.#db.exec("PRAGMA wal_autocheckpoint = 0");
+        this.#checkpoint = this.#db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+      }
       // In WAL mode NORMAL loses no committed transaction on a process crash,
       // only possibly the last ones on a power cut, and skips an fsync a write.
       this.#db.exec("PRAGMA synchronous = NORMAL");
@@ -173,12 +184,14 @@ export class SqliteStore implements RoomStore {
 
   setAway(peerId: string, since: number, _instanceId: string): Promise<void> {
     return this.#run(() => {
+      this.#dirty = true;
       this.#sql.setAway.run(since, peerId);
     });
   }
 
   resume(peerId: string, _instanceId: string): Promise<string[] | undefined> {
     return this.#run(() => {
+      this.#dirty = true;
       if (this.#sql.setAway.run(null, peerId).changes === 0) return undefined;
       const queued = this.#queues.get(peerId) ?? [];
       this.#queues.delete(peerId);
@@ -224,6 +237,13 @@ export class SqliteStore implements RoomStore {
         if (this.#sql.deleteRoom.run(id, id).changes > 0) rooms.push(id);
       }
       return { peers, rooms };
+    }).then((result) => {
+      if (this.#dirty && this.#checkpoint) {
+        this.#dirty = false;
+        // PASSIVE never waits for readers or writers of other processes.
+        wrap(() => this.#checkpoint?.get());
+      }
+      return result;
     });
   }
 
@@ -274,6 +294,7 @@ export class SqliteStore implements RoomStore {
       // IMMEDIATE takes the write lock up front, so the capacity check and
       // the insert see the same room even with another process on the file.
       this.#db.exec("BEGIN IMMEDIATE");
+      this.#dirty = true;
       try {
         const result = fn();
         this.#db.exec("COMMIT");
