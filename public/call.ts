@@ -27,6 +27,7 @@ import {
   parseSignalData,
   planAfterJoin,
   type SignalData,
+  turnFailureNote,
 } from "./negotiation.ts";
 import { PeerLink } from "./peer_link.ts";
 import { saveSession } from "./prefs.ts";
@@ -48,6 +49,8 @@ interface Remote {
   inbox?: Promise<void>;
   /** Watchdog restarts in a row without getting connected. */
   stuck?: number;
+  /** Error codes TURN servers answered this peer's connections with. */
+  turnErrors?: number[];
   element?: HTMLAudioElement;
   meter?: LevelMeter;
   stream?: MediaStream;
@@ -419,21 +422,30 @@ export class Call {
       onRemoteStream: (stream) => this.#play(peerId, stream),
       onState: (state) => {
         if (!participant || remote.link !== link) return;
-        if (state === "connected") remote.stuck = 0;
+        if (state === "connected") {
+          remote.stuck = 0;
+          remote.turnErrors = [];
+        }
         participant.state.value = state;
         if (noRelay) return;
-        participant.note.value = state === "failed" && !hasTurnServer(
-            this.#connection.iceServers.peek(),
-          )
-          ? "No direct connection is possible between you two, and this server offers no TURN relay. A TURN server is needed for this network."
+        participant.note.value = state === "failed"
+          ? this.#failureNote(remote)
           : "";
+      },
+      onIceError: (errorCode, url) => {
+        if (/^turns?:/i.test(url)) {
+          (remote.turnErrors ??= []).push(errorCode);
+        }
       },
       onStuck: () => {
         if (remote.link !== link) return;
         // Relay only without a TURN server gathers nothing, by design; and
         // a peer that stays stuck is not helped by ever more restarts.
         if (noRelay || (remote.stuck = (remote.stuck ?? 0) + 1) > MAX_STUCK) {
-          if (participant) participant.state.value = "failed";
+          if (participant) {
+            participant.state.value = "failed";
+            if (!noRelay) participant.note.value = this.#failureNote(remote);
+          }
           return;
         }
         // Gathered nothing: start over, and ask the peer to offer afresh.
@@ -447,6 +459,14 @@ export class Call {
         "Private mode sends audio only through a TURN relay, and this server offers none: turn Private mode off (then rejoin), or ask for a TURN server.";
     }
     return link;
+  }
+
+  /** Why a connection to a peer failed, in words its user can act on. */
+  #failureNote(remote: Remote): string {
+    if (!hasTurnServer(this.#connection.iceServers.peek())) {
+      return "No direct connection is possible between you two, and this server offers no TURN relay. A TURN server is needed for this network.";
+    }
+    return turnFailureNote(remote.turnErrors ?? []);
   }
 
   #closeLink(peerId: string): void {

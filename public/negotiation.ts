@@ -85,6 +85,25 @@ export function planAfterJoin(
   };
 }
 
+/**
+ * Why a connection that had a TURN server failed, in plain words, from the
+ * STUN/TURN error codes of `icecandidateerror` events (RFC 8489 section
+ * 14.8: 401 bad credentials, 403 forbidden, 437/438 allocation trouble,
+ * 486 quota; 701 is the browser's "could not reach the server").
+ */
+export function turnFailureNote(errorCodes: readonly number[]): string {
+  if (errorCodes.includes(401)) {
+    return "The TURN relay refused this server's credentials, so no relayed connection is possible. The server's TURN settings (TURN_SECRET) do not match the relay's: tell whoever runs this server.";
+  }
+  if (errorCodes.some((code) => code === 403 || code === 486)) {
+    return "The TURN relay refused to relay this call (forbidden or over quota). Try again later, or turn Private mode off.";
+  }
+  if (errorCodes.includes(701)) {
+    return "The TURN relay could not be reached from this network, so no relayed connection is possible.";
+  }
+  return "No connection could be made, not even through the TURN relay. A firewall may block it: try another network.";
+}
+
 /** Whether an ICE server list holds a TURN server. */
 export function hasTurnServer(iceServers: readonly RTCIceServer[]): boolean {
   return iceServers.some((server) =>

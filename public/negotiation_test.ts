@@ -5,6 +5,7 @@ import {
   isPolite,
   parseSignalData,
   planAfterJoin,
+  turnFailureNote,
 } from "./negotiation.ts";
 
 Deno.test("isPolite() makes the lower peer ID polite, the other not", () => {
@@ -44,6 +45,16 @@ Deno.test("parseSignalData() accepts the three conventions and refuses others", 
   assert.equal(parseSignalData({ candidate: 3 }), undefined);
   assert.equal(parseSignalData(null), undefined);
   assert.equal(parseSignalData("x"), undefined);
+});
+
+Deno.test("turnFailureNote() explains a refused credential, a refusal and an unreachable relay", () => {
+  assert.match(
+    turnFailureNote([701, 401]),
+    /refused this server's credentials/,
+  );
+  assert.match(turnFailureNote([403]), /refused to relay/);
+  assert.match(turnFailureNote([701]), /could not be reached/);
+  assert.match(turnFailureNote([]), /not even through the TURN relay/);
 });
 
 Deno.test("hasTurnServer() finds turn: and turns: URLs only", () => {

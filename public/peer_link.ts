@@ -35,6 +35,8 @@ export interface PeerLinkOptions {
   onState(state: LinkState): void;
   /** The watchdog gave up on this connection: replace it. */
   onStuck(): void;
+  /** A STUN or TURN server answered a candidate request with an error. */
+  onIceError?(errorCode: number, url: string): void;
 }
 
 /** One peer connection with perfect negotiation, watchdog and ICE restart. */
@@ -61,6 +63,10 @@ export class PeerLink {
     pc.onicecandidate = ({ candidate }) => {
       if (candidate) this.#gathered++;
       options.onSignal({ candidate: candidate ? candidate.toJSON() : null });
+    };
+    pc.onicecandidateerror = (event) => {
+      const { errorCode, url } = event as RTCPeerConnectionIceErrorEvent;
+      options.onIceError?.(errorCode, url ?? "");
     };
     pc.onnegotiationneeded = () => this.#negotiate();
     pc.ontrack = ({ track, streams }) => {

@@ -151,6 +151,18 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "client in Private mode says why when the server's TURN secret does not match coturn's",
+  ignore: (missing.length > 0 || !onPath("turnserver")) && !onCi,
+  async fn() {
+    assert.ok(onPath("turnserver"), "missing prerequisite: turnserver");
+    const result = await runScenario("relay-refused");
+    for (const check of result.checks) console.log(`  ✓ ${check}`);
+    assert.ok(result.checks.length >= 2);
+  },
+});
+
 Deno.test("client bundle stays under 40 KB gzipped", async () => {
   const js = await Deno.readFile(`${ROOT}public/dist/app.js`);
   const gzipped = await new Response(

@@ -437,26 +437,73 @@ async function relay(tmp: string, origin: string): Promise<void> {
     tmp,
   );
   try {
-    await ada.page.goto(`${origin}/`);
-    await ada.page.getByRole("checkbox", { name: "Private mode (relay only)" })
-      .check();
+    for (const b of [ada, grace]) {
+      await b.page.goto(`${origin}/`);
+      await b.page.getByRole("checkbox", { name: "Private mode (relay only)" })
+        .check();
+    }
     const { room } = await joinCall(ada, origin, { name: "Ada" });
     await joinCall(grace, origin, { room, name: "Grace" });
     await receivesAudioFromAll(ada, 1);
     await receivesAudioFromAll(grace, 1);
     const [adaPair] = await inboundAudio(ada.page);
     const [gracePair] = await inboundAudio(grace.page);
-    assert(
-      adaPair.localCandidateType === "relay" &&
-        gracePair.remoteCandidateType === "relay",
-      `not relayed: ${JSON.stringify([adaPair, gracePair])}`,
+    for (const pair of [adaPair, gracePair]) {
+      assert(
+        pair.localCandidateType === "relay" &&
+          pair.remoteCandidateType === "relay",
+        `not relayed on both sides: ${JSON.stringify([adaPair, gracePair])}`,
+      );
+    }
+    pass(
+      "two browsers in Private mode talk through TURN: relay/relay both ways",
     );
-    pass("Private mode (relay only) sends audio both ways through TURN");
     for (const b of [ada, grace]) {
       await b.page.locator("li.person .badge", { hasText: "relayed (TURN)" })
         .waitFor();
     }
     pass("both participant lists show the path as relayed (TURN)");
+  } finally {
+    result.logs = [...ada.errors, ...grace.errors].slice(0, 40);
+  }
+}
+
+/**
+ * The server mints credentials with a secret coturn does not share: in
+ * Private mode no connection can be made, and the page must say why.
+ */
+async function relayRefused(tmp: string, origin: string): Promise<void> {
+  await using ada = await launchBrowser("ada", await makeTone(tmp, 440), tmp);
+  await using grace = await launchBrowser(
+    "grace",
+    await makeTone(tmp, 1000),
+    tmp,
+  );
+  try {
+    for (const b of [ada, grace]) {
+      await b.page.goto(`${origin}/`);
+      await b.page.getByRole("checkbox", { name: "Private mode (relay only)" })
+        .check();
+    }
+    const { room } = await joinCall(ada, origin, { name: "Ada" });
+    await joinCall(grace, origin, { room, name: "Grace" });
+    for (const b of [ada, grace]) {
+      await b.page.locator("li.person .warning", {
+        hasText: "refused this server's credentials",
+      }).waitFor({ timeout: 60_000 });
+    }
+    pass("with a wrong TURN secret the call fails and both pages say why");
+    for (const b of [ada, grace]) {
+      const packets = (await inboundAudio(b.page)).reduce(
+        (sum, s) => sum + s.packetsReceived,
+        0,
+      );
+      assert(
+        packets === 0,
+        `${b.label} received audio through a refused relay`,
+      );
+    }
+    pass("no audio flowed");
   } finally {
     result.logs = [...ada.errors, ...grace.errors].slice(0, 40);
   }
@@ -576,14 +623,21 @@ async function run(): Promise<void> {
       interfaces.length === 1 && interfaces[0] === "lo",
       `not in a loopback-only network: ${interfaces}`,
     );
-    await using turn = name === "relay" ? await startTurn(tmp) : undefined;
+    await using turn = name.startsWith("relay")
+      ? await startTurn(tmp)
+      : undefined;
+    // relay-refused: the server signs with a secret coturn does not know.
+    const turnEnv = name === "relay-refused"
+      ? { ...turn?.env, TURN_SECRET: `not-${crypto.randomUUID()}` }
+      : turn?.env;
     server = await spawnServer({
       env: name === "session"
         ? { ...env, MAX_ROOM_SIZE: "2" }
-        : { ...env, ...turn?.env },
+        : { ...env, ...turnEnv },
     });
     if (name === "mesh") await mesh(tmp, server);
     else if (name === "relay") await relay(tmp, server.origin);
+    else if (name === "relay-refused") await relayRefused(tmp, server.origin);
     else if (name === "session") await session(tmp, server);
     else if (name === "restart") server = await restart(tmp, env, server);
     else throw new Error(`unknown scenario ${name}`);
