@@ -149,7 +149,7 @@ export async function startServer(
   const addr = await listening;
   log.info("listening", {
     url: `http://${addr.hostname}:${addr.port}/`,
-    database: config.databaseUrl,
+    store: config.redisUrl ? "redis" : config.databaseUrl,
   });
 
   let sweeping = false;
