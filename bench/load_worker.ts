@@ -21,6 +21,11 @@ export type WorkerCommand =
   | {
     cmd: "connect";
     url: string;
+    /**
+     * Where the second peer of each pair connects, when not to `url`: another
+     * instance sharing rooms through Redis (the cross-instance scenario).
+     */
+    peerUrl?: string;
     pairs: number;
     concurrency: number;
     roomPrefix: string;
@@ -218,15 +223,22 @@ function joinRoom(url: string, room: string): Promise<Client> {
   return promise.finally(() => clearTimeout(timer));
 }
 
-/** Resolves when `first` hears that a peer joined its room. */
+/**
+ * Resolves when `first` hears that a peer joined its room (from another
+ * instance, through Redis, in the cross-instance scenario).
+ */
 function peerJoined(first: Client): Promise<string> {
-  const { promise, resolve } = Promise.withResolvers<string>();
+  const { promise, resolve, reject } = Promise.withResolvers<string>();
   const previous = waiters.get(first);
+  const timer = setTimeout(
+    () => reject(new Error("no peer-joined")),
+    JOIN_TIMEOUT_MS,
+  );
   waiters.set(first, (msg) => {
     if (msg.type === "peer-joined") resolve(String(msg.peerId));
     else previous?.(msg);
   });
-  return promise;
+  return promise.finally(() => clearTimeout(timer));
 }
 
 function pairUp(first: Client, second: Client): Pair {
@@ -239,13 +251,18 @@ function pairUp(first: Client, second: Client): Pair {
 }
 
 /** Joins one room of two: the first client, then the second. */
-async function connectPair(url: string, room: string): Promise<void> {
+async function connectPair(
+  url: string,
+  room: string,
+  peerUrl = url,
+): Promise<void> {
   const t0 = performance.now();
   const first = await joinRoom(url, room);
   latency.record(performance.now() - t0);
   const heard = peerJoined(first);
+  heard.catch(() => {}); // Awaited below; a failed join must not leave it unhandled.
   const t1 = performance.now();
-  const second = await joinRoom(url, room);
+  const second = await joinRoom(peerUrl, room);
   latency.record(performance.now() - t1);
   if (await heard !== second.id) faults.misrouted++;
   pairs.push(pairUp(first, second));
@@ -261,7 +278,7 @@ async function connect(
     while (next < cmd.pairs) {
       const i = next++;
       try {
-        await connectPair(cmd.url, `${cmd.roomPrefix}-${i}`);
+        await connectPair(cmd.url, `${cmd.roomPrefix}-${i}`, cmd.peerUrl);
       } catch (error) {
         faults.connectFailed++;
         console.error(`connect: ${(error as Error).message}`);

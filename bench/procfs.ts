@@ -85,8 +85,10 @@ export function cpuModel(): string {
 export interface CpuSplit {
   /** Wall time of the step in seconds. */
   wallSec: number;
-  /** CPU seconds of the server process. */
+  /** CPU seconds of the server process (of all of them, when several). */
   serverSec: number;
+  /** CPU seconds of each server process, in the order the meter got them. */
+  serverParts: number[];
   /** The part of `serverSec` spent in the kernel (system time). */
   serverSysSec: number;
   /** CPU seconds of the load generator processes and the orchestrator. */
@@ -97,51 +99,66 @@ export interface CpuSplit {
 
 /** Measures CPU per party between `start()` and `stop()`. */
 export class CpuMeter {
-  readonly #server: number;
+  readonly #servers: number[];
   readonly #generators: () => number[];
   #t0 = 0;
-  #server0 = 0;
+  #servers0: number[] = [];
   #gen0 = 0;
   #busy0 = 0;
   #serverSys0 = 0;
 
-  constructor(serverPid: number, generatorPids: () => number[]) {
-    this.#server = serverPid;
+  /**
+   * `serverPids` is the server, or every process that together serves
+   * (Parley instances and their Redis): their CPU is summed.
+   */
+  constructor(serverPids: number | number[], generatorPids: () => number[]) {
+    this.#servers = typeof serverPids === "number" ? [serverPids] : serverPids;
     this.#generators = generatorPids;
   }
 
   /**
-   * [server, generators + this process, machine busy, server system time],
-   * in CPU seconds.
+   * [each server, generators + this process, machine busy, servers' system
+   * time], in CPU seconds.
    */
-  #read(): [number, number, number, number] {
+  #read(): [number[], number, number, number] {
     const gens = [Deno.pid, ...this.#generators()];
+    const n = this.#servers.length;
     const texts = readProcFiles([
-      `/proc/${this.#server}/stat`,
+      ...this.#servers.map((pid) => `/proc/${pid}/stat`),
       ...gens.map((pid) => `/proc/${pid}/stat`),
       "/proc/stat",
     ]);
+    const servers: number[] = [];
+    let sys = 0;
+    for (let i = 0; i < n; i++) {
+      const [u, s] = statUserSys(texts[i]);
+      servers.push(u + s);
+      sys += s;
+    }
     let gen = 0;
-    for (let i = 1; i <= gens.length; i++) gen += statCpuSec(texts[i]) || 0;
-    const [user, sys] = statUserSys(texts[0]);
-    return [user + sys, gen, busyCpuSec(texts[gens.length + 1]), sys];
+    for (let i = n; i < n + gens.length; i++) {
+      gen += statCpuSec(texts[i]) || 0;
+    }
+    return [servers, gen, busyCpuSec(texts[n + gens.length]), sys];
   }
 
   /** Takes the starting readings. */
   start(): void {
     this.#t0 = performance.now();
-    [this.#server0, this.#gen0, this.#busy0, this.#serverSys0] = this.#read();
+    [this.#servers0, this.#gen0, this.#busy0, this.#serverSys0] = this.#read();
   }
 
   /** The CPU used since {@linkcode CpuMeter.start}. */
   stop(): CpuSplit {
     const wallSec = (performance.now() - this.#t0) / 1000;
-    const [server, gen, busy, sys] = this.#read();
-    const serverSec = server - this.#server0;
+    const [servers, gen, busy, sys] = this.#read();
+    const serverParts = servers.map((sec, i) => sec - this.#servers0[i]);
+    const serverSec = serverParts.reduce((a, b) => a + b, 0);
     const generatorSec = gen - this.#gen0;
     return {
       wallSec,
       serverSec,
+      serverParts,
       serverSysSec: sys - this.#serverSys0,
       generatorSec,
       restSec: Math.max(0, busy - this.#busy0 - serverSec - generatorSec),

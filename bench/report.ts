@@ -8,6 +8,8 @@
 import type {
   ConnectionsResult,
   CoreUse,
+  CrossResult,
+  CrossSetup,
   JoinResult,
   RampResult,
   RelayResult,
@@ -36,6 +38,8 @@ export interface BenchResults {
   latency?: Pairwise<RelayResult>;
   cpu?: Pairwise<RelayResult>;
   ramp?: Pairwise<RampResult>;
+  /** The cross-instance scenario, by setup. */
+  cross?: Record<CrossSetup, CrossResult>;
 }
 
 const ms = (v: number) => `${v < 1 ? v.toFixed(3) : v.toFixed(2)} ms`;
@@ -253,6 +257,66 @@ export function detailTables(r: BenchResults): string {
     }
   }
   return out.join("\n");
+}
+
+const CROSS_LABELS: Record<CrossSetup, string> = {
+  sqlite: "1 Parley, SQLite",
+  "redis-1": "1 Parley, Redis (both peers on it)",
+  "redis-2": "2 Parley + Redis (peers on different instances)",
+};
+
+/**
+ * The cross-instance table: latency and CPU per message (summed over every
+ * Parley process and Redis) for each setup, and whether every frame arrived
+ * once, in order, from the right sender.
+ */
+export function crossTable(
+  r: BenchResults,
+  where: { serverCpu: number; generatorCpu: number },
+): string {
+  const cross = r.cross;
+  if (!cross) return "";
+  const base = cross.sqlite.cpu.serverCpuPerMsgUs;
+  const rows = (Object.keys(CROSS_LABELS) as CrossSetup[]).map((setup) => {
+    const { latency: l, cpu: c } = cross[setup];
+    const parts = c.serverPartsPerMsgUs;
+    const split = setup === "sqlite"
+      ? "–"
+      : `${us(parts.slice(0, -1).reduce((a, b) => a + b, 0))} / ${
+        us(parts.at(-1) ?? 0)
+      }`;
+    const faults = faultCount(l.faults) + faultCount(c.faults);
+    const frames = l.sent + c.sent;
+    const clean = faults === 0 && l.received === l.sent &&
+      c.received === c.sent;
+    return [
+      CROSS_LABELS[setup],
+      `${ms(l.latency.p50)} / ${ms(l.latency.p99)}`,
+      us(c.serverCpuPerMsgUs),
+      split,
+      ratio(c.serverCpuPerMsgUs, base),
+      coresText(c.cores),
+      `sent ${rate(c.achievedRate)}, p99 ${ms(c.latency.p99)}`,
+      clean
+        ? `all ${frames.toLocaleString("en-US")}`
+        : `**${faults} faults** ${JSON.stringify({ ...l.faults })}`,
+    ];
+  });
+  const { latency: l, cpu: c } = cross.sqlite;
+  return `Cross-instance through Redis: every server process (Parley, and ` +
+    `redis-server) on CPU ${where.serverCpu}, so two Parley instances and ` +
+    `Redis share one core; generator on CPU ${where.generatorCpu}. CPU per ` +
+    `message summed over them:\n\n` +
+    table([
+      "Setup",
+      `Relay p50 / p99 at ${rate(l.rate)}`,
+      `Server CPU/msg at ${rate(c.rate)}`,
+      "Parley / Redis",
+      "vs SQLite",
+      "Cores (servers / gen. / rest)",
+      `At ${rate(c.rate)}`,
+      "Frames once, in order",
+    ], rows);
 }
 
 /** A Markdown table. */

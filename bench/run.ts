@@ -13,11 +13,16 @@
  * - `join`: connect + join + `joined` latency at 500 joins/s;
  * - `latency`: relay latency at 2,000 msg/s;
  * - `cpu`: server CPU per relayed message at a fixed high rate;
- * - `ramp`: the highest rate with p99 ≤ 50 ms.
+ * - `ramp`: the highest rate with p99 ≤ 50 ms;
+ * - `cross`: the latency and CPU steps' traffic through two Parley instances
+ *   sharing rooms through one `redis-server` (the two peers of every pair on
+ *   different instances), beside one Parley on Redis and one on SQLite;
+ *   skipped, with a warning, when `redis-server` is not installed.
  *
  * Knobs: `BENCH_QUICK=1` (a tenth of the counts), `BENCH_SCALE` (multiplies
  * counts and durations), `BENCH_CONNECTIONS`, `BENCH_MAX_CONNECTIONS`,
- * `BENCH_JOIN_RATE`, `BENCH_LATENCY_RATE`, `BENCH_CPU_RATE`, `BENCH_RAMP`
+ * `BENCH_JOIN_RATE`, `BENCH_LATENCY_RATE`, `BENCH_CPU_RATE`,
+ * `BENCH_CROSS_LATENCY_RATE`, `BENCH_CROSS_CPU_RATE`, `BENCH_RAMP`
  * (rates), `BENCH_STEP_SEC`, `BENCH_PAIRS`, `BENCH_SERVER_CPU`,
  * `BENCH_GENERATOR_CPU`, `BENCH_ROUNDS` (rounds of the join, latency and
  * CPU steps; the quietest or the median is kept), `BENCH_RETRIES` (ramp
@@ -33,6 +38,7 @@ import { cpuCount, cpuModel, readProcFiles } from "./procfs.ts";
 import { summarizeProfiles } from "./profile.ts";
 import {
   type BenchResults,
+  crossTable,
   detailTables,
   type Pairwise,
   summaryTable,
@@ -40,12 +46,17 @@ import {
 import {
   type BenchConfig,
   connections,
+  CROSS_SETUPS,
+  crossInstance,
+  type CrossResult,
+  type CrossSetup,
   joinRate,
   ramp,
   relayCpu,
   relayLatency,
 } from "./scenarios.ts";
 import { type ServerKind, taskset } from "./servers.ts";
+import { redisInstalled } from "./redis.ts";
 
 /** Every scenario, in the order a run takes them. */
 export const SCENARIOS = [
@@ -54,6 +65,7 @@ export const SCENARIOS = [
   "latency",
   "cpu",
   "ramp",
+  "cross",
 ] as const;
 
 /** One scenario's name. */
@@ -88,6 +100,8 @@ export function configFromEnv(
   const latencyRate = num("BENCH_LATENCY_RATE", 2000);
   const cpuRate = num("BENCH_CPU_RATE", 40_000);
   const joinRate = num("BENCH_JOIN_RATE", 500);
+  const crossLatencyRate = num("BENCH_CROSS_LATENCY_RATE", latencyRate);
+  const crossCpuRate = num("BENCH_CROSS_CPU_RATE", 10_000);
   const rampRates = (env.BENCH_RAMP ??
     "10000,20000,30000,40000,50000,60000,70000,80000,100000")
     .split(",").map((s) => Number(s.trim())).filter((n) => n > 0);
@@ -115,6 +129,10 @@ export function configFromEnv(
       latencyCount: count(latencyRate * 5),
       cpuRate,
       cpuCount: count(cpuRate * 5),
+      crossLatencyRate,
+      crossLatencyCount: count(crossLatencyRate * 5),
+      crossCpuRate,
+      crossCpuCount: count(crossCpuRate * 5),
       rampRates,
       rampStepSec: num("BENCH_STEP_SEC", 2.5) * (quick ? 0.4 : 1),
       rampP99LimitMs: 50,
@@ -231,9 +249,58 @@ export async function runBench(
       case "ramp":
         results.ramp = await both("ramp", ramp);
         break;
+      case "cross":
+        if (!redisInstalled()) {
+          config.progress("cross: skipped, redis-server is not installed");
+          break;
+        }
+        results.cross = await crossRounds(config);
+        break;
     }
   }
   return results;
+}
+
+/**
+ * Runs the cross-instance scenario's three setups `config.rounds` times, in
+ * an order that rotates every round, and keeps for each setup the latency
+ * step of the round in which the rest of the machine was quietest and the
+ * CPU step of the round with the median CPU per message.
+ */
+async function crossRounds(
+  config: BenchConfig,
+): Promise<Record<CrossSetup, CrossResult>> {
+  const all: Record<CrossSetup, CrossResult[]> = {
+    sqlite: [],
+    "redis-1": [],
+    "redis-2": [],
+  };
+  let order: CrossSetup[] = [...CROSS_SETUPS];
+  for (let round = 0; round < config.rounds; round++) {
+    config.progress(
+      config.rounds > 1
+        ? `cross-instance (round ${round + 1} of ${config.rounds}):`
+        : "cross-instance:",
+    );
+    for (const setup of order) {
+      all[setup].push(await crossInstance(setup, config));
+    }
+    order = [...order.slice(1), order[0]];
+  }
+  const pick = (list: CrossResult[]): CrossResult => {
+    const latency =
+      [...list].sort((a, b) => a.latency.cores.rest - b.latency.cores.rest)[0]
+        .latency;
+    const byCpu = [...list].sort((a, b) =>
+      a.cpu.serverCpuPerMsgUs - b.cpu.serverCpuPerMsgUs
+    );
+    return { ...list[0], latency, cpu: byCpu[(byCpu.length - 1) >> 1].cpu };
+  };
+  return {
+    sqlite: pick(all.sqlite),
+    "redis-1": pick(all["redis-1"]),
+    "redis-2": pick(all["redis-2"]),
+  };
 }
 
 /** Warnings about the machine that would make a run fail or mislead. */
@@ -308,9 +375,15 @@ async function main(): Promise<number> {
           results.averageFrameBytes.toFixed(0)
         } B as sent; ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
     );
-    console.log(summaryTable(results));
-    console.log();
-    console.log(detailTables(results));
+    if (scenarios.some((s) => s !== "cross")) {
+      console.log(summaryTable(results));
+      console.log();
+      console.log(detailTables(results));
+    }
+    if (results.cross) {
+      console.log();
+      console.log(crossTable(results, config));
+    }
     const jsonPath = Deno.env.get("BENCH_JSON");
     if (jsonPath) {
       await Deno.writeTextFile(jsonPath, JSON.stringify(results, null, 2));

@@ -14,6 +14,7 @@ import {
 import { Generators as GeneratorSet } from "./generators.ts";
 import { CpuMeter, type CpuSplit, processRssKiB } from "./procfs.ts";
 import { type ServerKind, type ServerProcess, startServer } from "./servers.ts";
+import { startRedis } from "./redis.ts";
 import type { Faults } from "./load_worker.ts";
 
 /** Everything a run can be told; `run.ts` reads it from the environment. */
@@ -32,6 +33,12 @@ export interface BenchConfig {
   latencyCount: number;
   cpuRate: number;
   cpuCount: number;
+  /** Rate and count of the cross-instance scenario's latency step. */
+  crossLatencyRate: number;
+  crossLatencyCount: number;
+  /** Rate and count of its CPU step (two Parley and Redis share one core). */
+  crossCpuRate: number;
+  crossCpuCount: number;
   rampRates: number[];
   rampStepSec: number;
   rampP99LimitMs: number;
@@ -112,6 +119,11 @@ export interface RelayResult {
   received: number;
   latency: LatencySummary;
   serverCpuPerMsgUs: number;
+  /**
+   * The same for each server process, in the order measured (the Parley
+   * instances, then Redis, in the cross-instance scenario).
+   */
+  serverPartsPerMsgUs: number[];
   /** Share of the server's CPU spent in the kernel. */
   serverSysShare: number;
   maxLagMs: number;
@@ -332,10 +344,12 @@ async function connectRelayPairs(
   server: ServerProcess,
   generators: Generators,
   config: BenchConfig,
+  peerServer: ServerProcess = server,
 ): Promise<void> {
   const merged = await generators.run((i) => ({
     cmd: "connect",
     url: server.wsUrl,
+    peerUrl: peerServer.wsUrl,
     pairs: split(config.relayPairs, generators.size, i),
     concurrency: config.connectConcurrency,
     roomPrefix: `r${Date.now().toString(36)}-${i}`,
@@ -348,13 +362,14 @@ async function connectRelayPairs(
 
 /** One fixed-rate relay step over the joined pairs. */
 async function relayStep(
-  server: ServerProcess,
+  server: ServerProcess | number[],
   generators: Generators,
   config: BenchConfig,
   rate: number,
   count: number,
 ): Promise<RelayResult> {
-  const meter = new CpuMeter(server.pid, () => generators.pids());
+  const pids = Array.isArray(server) ? server : [server.pid];
+  const meter = new CpuMeter(pids, () => generators.pids());
   meter.start();
   const merged = await generators.run((i) => ({
     cmd: "relay",
@@ -373,6 +388,9 @@ async function relayStep(
     received: merged.received,
     latency: summary(merged),
     serverCpuPerMsgUs: used.serverSec / Math.max(1, merged.received) * 1e6,
+    serverPartsPerMsgUs: used.serverParts.map((sec) =>
+      sec / Math.max(1, merged.received) * 1e6
+    ),
     serverSysShare: used.serverSysSec / used.serverSec,
     maxLagMs: merged.maxLagMs,
     cores: cores(used),
@@ -522,6 +540,110 @@ export function ramp(
       return { steps, maxRate, stoppedBy, serverCoreRate };
     },
   );
+}
+
+/**
+ * The three setups of the cross-instance scenario: one Parley on SQLite
+ * (the other scenarios' setup); one Parley on Redis, both peers of a pair on
+ * it (signals delivered in process, Redis only for joins); two Parley
+ * instances on one Redis, the two peers of every pair on different
+ * instances (every signal published on Redis and delivered by the other).
+ */
+export const CROSS_SETUPS = ["sqlite", "redis-1", "redis-2"] as const;
+
+/** One setup of the cross-instance scenario. */
+export type CrossSetup = (typeof CROSS_SETUPS)[number];
+
+/** Result of one setup of the cross-instance scenario. */
+export interface CrossResult {
+  setup: CrossSetup;
+  /** Relay at `crossLatencyRate`. */
+  latency: RelayResult;
+  /** Relay at `crossCpuRate`; CPU summed over every Parley and Redis. */
+  cpu: RelayResult;
+}
+
+/**
+ * Relays the latency and CPU steps' traffic through one setup of the
+ * cross-instance scenario. Every server process (Parley instances and
+ * `redis-server`) is pinned to the server core; CPU per message is their
+ * sum.
+ */
+export async function crossInstance(
+  setup: CrossSetup,
+  config: BenchConfig,
+): Promise<CrossResult> {
+  const cpu = config.serverCpu;
+  // Disposed in reverse: generators, then the instances, then Redis.
+  await using redis = setup === "sqlite"
+    ? undefined
+    : await startRedis({ cpu, tempDir: config.tempDir });
+  const options = {
+    cpu,
+    tempDir: config.tempDir,
+    cpuProfDir: config.cpuProfDir,
+    redisUrl: redis?.url,
+  };
+  await using first = await startServer("parley", options);
+  await using second = setup === "redis-2"
+    ? await startServer("parley", options)
+    : undefined;
+  await using generators = new GeneratorSet(
+    config.relayWorkers,
+    config.generatorCpu,
+  );
+  const servers = [first, ...(second ? [second] : [])];
+  const pids = [...servers.map((s) => s.pid), ...(redis ? [redis.pid] : [])];
+  // Peer A of every pair on the first instance, peer B on the second.
+  await connectRelayPairs(first, generators, config, second ?? first);
+  await relayStep(
+    pids,
+    generators,
+    config,
+    config.crossLatencyRate,
+    config.warmupCount,
+  );
+  const latency = await relayStep(
+    pids,
+    generators,
+    config,
+    config.crossLatencyRate,
+    config.crossLatencyCount,
+  );
+  await relayStep(
+    pids,
+    generators,
+    config,
+    config.crossCpuRate,
+    // A second's worth, to warm up at this rate.
+    Math.min(config.crossCpuRate, config.crossCpuCount),
+  );
+  const used = await relayStep(
+    pids,
+    generators,
+    config,
+    config.crossCpuRate,
+    config.crossCpuCount,
+  );
+  await generators.run(() => ({ cmd: "close" }));
+  for (const server of servers) {
+    if (!server.running) {
+      throw new Error(`Parley (${setup}) died: ${server.log.join("\n")}`);
+    }
+  }
+  if (redis && !redis.running) throw new Error("redis-server died");
+  config.progress(
+    `  ${setup}: ${latency.received}/${latency.sent} at ${config.crossLatencyRate}/s, p50 ${
+      latency.latency.p50.toFixed(3)
+    } ms, p99 ${
+      latency.latency.p99.toFixed(3)
+    } ms; ${used.received}/${used.sent} at ${used.achievedRate.toFixed(0)}/s, ${
+      used.serverCpuPerMsgUs.toFixed(2)
+    } µs/msg (${
+      used.serverPartsPerMsgUs.map((us) => us.toFixed(2)).join(" + ")
+    }), servers ${(used.cores.server * 100).toFixed(0)}% of a core`,
+  );
+  return { setup, latency, cpu: used };
 }
 
 /** CPU of the rest of the machine, in cores, above which a step is noisy. */

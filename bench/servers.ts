@@ -33,6 +33,11 @@ export interface StartOptions {
   tempDir: string;
   /** Write a V8 CPU profile into this directory when the server stops. */
   cpuProfDir?: string;
+  /**
+   * Parley only: `REDIS_URL`, so that several instances share rooms (the
+   * SQLite file is then unused).
+   */
+  redisUrl?: string;
 }
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -127,6 +132,7 @@ export async function startServer(
     // The bare relay's equivalent of IDLE_TIMEOUT.
     IDLE_TIMEOUT_SEC: "3600",
   };
+  if (options.redisUrl) env.REDIS_URL = options.redisUrl;
   const [bin, ...rest] = pinned(options.cpu ?? 0, args);
   const child = new Deno.Command(bin, {
     args: rest,

@@ -3,43 +3,59 @@
  * bare relay (a few hundred connections, a few seconds), checking that every
  * scenario ran and that nothing was lost or misrouted: every relayed message
  * arrived once, in order, at the right peer, from the right sender, as valid
- * JSON. It never checks a speed; `deno task bench` measures.
+ * JSON. Then the same through two Parley instances sharing rooms through
+ * Redis (skipped without `redis-server`, except under `CI=true`, where that
+ * fails). It never checks a speed; `deno task bench` measures.
  */
 import assert from "node:assert/strict";
 import { runBench } from "../bench/run.ts";
-import type { BenchConfig } from "../bench/scenarios.ts";
+import {
+  type BenchConfig,
+  CROSS_SETUPS,
+  type CrossResult,
+} from "../bench/scenarios.ts";
 import { faultCount } from "../bench/generators.ts";
+import { redisInstalled } from "../bench/redis.ts";
+
+/** A small run's configuration (a few hundred connections, seconds). */
+function smallConfig(tempDir: string): BenchConfig {
+  return {
+    idleConnections: 200,
+    maxConnections: 300,
+    connectionsPerWorker: 150,
+    connectConcurrency: 16,
+    joinRate: 200,
+    joinCount: 60,
+    latencyRate: 1000,
+    latencyCount: 600,
+    cpuRate: 2000,
+    cpuCount: 600,
+    crossLatencyRate: 1000,
+    crossLatencyCount: 300,
+    crossCpuRate: 2000,
+    crossCpuCount: 600,
+    rampRates: [1000, 2000],
+    rampStepSec: 0.3,
+    rampP99LimitMs: 50,
+    rampRetries: 0,
+    rounds: 1,
+    relayPairs: 20,
+    relayWorkers: 1,
+    fullCheck: true,
+    serverCpu: 0,
+    generatorCpu: 1,
+    tempDir,
+    settleMs: 100,
+    warmupCount: 100,
+    joinWarmupCount: 20,
+    progress: () => {},
+  };
+}
 
 Deno.test("runBench() relays every message once to the right peer on both servers", async () => {
   const tempDir = await Deno.makeTempDir({ prefix: "parley-bench-smoke-" });
   try {
-    const config: BenchConfig = {
-      idleConnections: 200,
-      maxConnections: 300,
-      connectionsPerWorker: 150,
-      connectConcurrency: 16,
-      joinRate: 200,
-      joinCount: 60,
-      latencyRate: 1000,
-      latencyCount: 600,
-      cpuRate: 2000,
-      cpuCount: 600,
-      rampRates: [1000, 2000],
-      rampStepSec: 0.3,
-      rampP99LimitMs: 50,
-      rampRetries: 0,
-      rounds: 1,
-      relayPairs: 20,
-      relayWorkers: 1,
-      fullCheck: true,
-      serverCpu: 0,
-      generatorCpu: 1,
-      tempDir,
-      settleMs: 100,
-      warmupCount: 100,
-      joinWarmupCount: 20,
-      progress: () => {},
-    };
+    const config = smallConfig(tempDir);
     const results = await runBench(config, [
       "connections",
       "join",
@@ -90,4 +106,45 @@ Deno.test("runBench() relays every message once to the right peer on both server
   } finally {
     await Deno.remove(tempDir, { recursive: true }).catch(() => {});
   }
+});
+
+const hasRedis = redisInstalled();
+const inCi = Deno.env.get("CI") === "true";
+
+Deno.test({
+  name:
+    "runBench() relays every message once across two instances through Redis",
+  // Without redis-server: skipped here, a failure in CI.
+  ignore: !hasRedis && !inCi,
+  async fn() {
+    assert.ok(hasRedis, "redis-server is not installed");
+    const tempDir = await Deno.makeTempDir({ prefix: "parley-bench-cross-" });
+    try {
+      const config = { ...smallConfig(tempDir), warmupCount: 50 };
+      const results = await runBench(config, ["cross"]);
+      const cross = results.cross;
+      assert.ok(cross, "cross scenario ran");
+      for (const setup of CROSS_SETUPS) {
+        const result: CrossResult = cross[setup];
+        assert.equal(result.setup, setup);
+        for (const relay of [result.latency, result.cpu]) {
+          assert.ok(relay.sent > 0, `${setup}: sent something`);
+          assert.equal(relay.received, relay.sent, `${setup}: received all`);
+          assert.equal(relay.latency.count, relay.sent, `${setup}: timed all`);
+          assert.equal(
+            faultCount(relay.faults),
+            0,
+            `${setup}: ${JSON.stringify(relay.faults)}`,
+          );
+        }
+        // Two Parley processes and Redis measured, or one Parley and Redis.
+        assert.equal(
+          result.cpu.serverPartsPerMsgUs.length,
+          { sqlite: 1, "redis-1": 2, "redis-2": 3 }[setup],
+        );
+      }
+    } finally {
+      await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+    }
+  },
 });
