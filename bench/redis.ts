@@ -8,6 +8,9 @@
  * @module
  */
 import { pinned } from "./servers.ts";
+import { freePort, redisInstalled } from "../tests/support/redis.ts";
+
+export { redisInstalled };
 
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -20,26 +23,6 @@ export interface RedisProcess extends AsyncDisposable {
   readonly running: boolean;
   /** Stops it (SIGTERM, then SIGKILL) and removes its directory. Idempotent. */
   stop(): Promise<void>;
-}
-
-/** Whether `redis-server` is installed. */
-export function redisInstalled(): boolean {
-  try {
-    return new Deno.Command("redis-server", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 async function answersPing(port: number): Promise<boolean> {

@@ -429,21 +429,35 @@ async function startTurn(
   };
 }
 
-async function relay(tmp: string, origin: string): Promise<void> {
-  await using ada = await launchBrowser("ada", await makeTone(tmp, 440), tmp);
-  await using grace = await launchBrowser(
-    "grace",
-    await makeTone(tmp, 1000),
-    tmp,
+/** Ada and Grace, both in Private mode (relay only), join one room. */
+async function privateCall(
+  tmp: string,
+  origin: string,
+): Promise<[TestBrowser, TestBrowser]> {
+  await using stack = new AsyncDisposableStack();
+  const ada = stack.use(
+    await launchBrowser("ada", await makeTone(tmp, 440), tmp),
   );
+  const grace = stack.use(
+    await launchBrowser("grace", await makeTone(tmp, 1000), tmp),
+  );
+  for (const b of [ada, grace]) {
+    await b.page.goto(`${origin}/`);
+    await b.page.getByRole("checkbox", { name: "Private mode (relay only)" })
+      .check();
+  }
+  const { room } = await joinCall(ada, origin, { name: "Ada" });
+  await joinCall(grace, origin, { room, name: "Grace" });
+  // Both are the caller's to dispose from here on.
+  stack.move();
+  return [ada, grace];
+}
+
+async function relay(tmp: string, origin: string): Promise<void> {
+  const [ada, grace] = await privateCall(tmp, origin);
+  await using _ada = ada;
+  await using _grace = grace;
   try {
-    for (const b of [ada, grace]) {
-      await b.page.goto(`${origin}/`);
-      await b.page.getByRole("checkbox", { name: "Private mode (relay only)" })
-        .check();
-    }
-    const { room } = await joinCall(ada, origin, { name: "Ada" });
-    await joinCall(grace, origin, { room, name: "Grace" });
     await receivesAudioFromAll(ada, 1);
     await receivesAudioFromAll(grace, 1);
     const [adaPair] = await inboundAudio(ada.page);
@@ -473,20 +487,10 @@ async function relay(tmp: string, origin: string): Promise<void> {
  * Private mode no connection can be made, and the page must say why.
  */
 async function relayRefused(tmp: string, origin: string): Promise<void> {
-  await using ada = await launchBrowser("ada", await makeTone(tmp, 440), tmp);
-  await using grace = await launchBrowser(
-    "grace",
-    await makeTone(tmp, 1000),
-    tmp,
-  );
+  const [ada, grace] = await privateCall(tmp, origin);
+  await using _ada = ada;
+  await using _grace = grace;
   try {
-    for (const b of [ada, grace]) {
-      await b.page.goto(`${origin}/`);
-      await b.page.getByRole("checkbox", { name: "Private mode (relay only)" })
-        .check();
-    }
-    const { room } = await joinCall(ada, origin, { name: "Ada" });
-    await joinCall(grace, origin, { room, name: "Grace" });
     for (const b of [ada, grace]) {
       await b.page.locator("li.person .warning", {
         hasText: "refused this server's credentials",

@@ -33,7 +33,8 @@ export function redisInstalled(): boolean {
   }
 }
 
-function freePort(): number {
+/** A port on 127.0.0.1 that nothing listens on right now. */
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
