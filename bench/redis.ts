@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { pinned } from "./servers.ts";
+import { pinned, terminate } from "./servers.ts";
 import { freePort, redisInstalled } from "../tests/support/redis.ts";
 
 export { redisInstalled };
@@ -78,22 +78,7 @@ export async function startRedis(
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      if (running) {
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // Already gone.
-        }
-        const killer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // Already gone.
-          }
-        }, STOP_TIMEOUT_MS);
-        await status;
-        clearTimeout(killer);
-      }
+      if (running) await terminate(child, status, STOP_TIMEOUT_MS);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     })();
     return stopping;

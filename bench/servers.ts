@@ -183,24 +183,7 @@ export async function startServer(
   );
   let stopping: Promise<void> | undefined;
   const stop = () => {
-    stopping ??= (async () => {
-      if (running) {
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // Already gone.
-        }
-        const killer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // Already gone.
-          }
-        }, STOP_TIMEOUT_MS);
-        await status;
-        clearTimeout(killer);
-      }
-    })();
+    stopping ??= running ? terminate(child, status) : Promise.resolve();
     return stopping;
   };
   let url: string;
@@ -223,4 +206,29 @@ export async function startServer(
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/**
+ * Stops a child process: SIGTERM, then SIGKILL if it is still there after
+ * `timeoutMs`; resolves once it has exited.
+ */
+export async function terminate(
+  child: Deno.ChildProcess,
+  status: Promise<unknown>,
+  timeoutMs = STOP_TIMEOUT_MS,
+): Promise<void> {
+  const signal = (name: Deno.Signal) => {
+    try {
+      child.kill(name);
+    } catch {
+      // Already gone.
+    }
+  };
+  signal("SIGTERM");
+  const killer = setTimeout(() => signal("SIGKILL"), timeoutMs);
+  try {
+    await status;
+  } finally {
+    clearTimeout(killer);
+  }
 }
