@@ -7,7 +7,12 @@
  */
 import { fileURLToPath } from "node:url";
 import { Histogram } from "./histogram.ts";
-import type { Faults, WorkerCommand, WorkerReply } from "./load_worker.ts";
+import {
+  type Faults,
+  lines,
+  type WorkerCommand,
+  type WorkerReply,
+} from "./load_worker.ts";
 import { pinned } from "./servers.ts";
 
 const WORKER = fileURLToPath(new URL("./load_worker.ts", import.meta.url));
@@ -79,18 +84,6 @@ class Worker {
     await this.#child.status;
     clearTimeout(timer);
     await this.#writer.close().catch(() => {});
-  }
-}
-
-async function* lines(stream: ReadableStream<Uint8Array<ArrayBuffer>>) {
-  let buffer = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let nl;
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      yield buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-    }
   }
 }
 

@@ -472,7 +472,7 @@ async function handle(cmd: WorkerCommand): Promise<WorkerReply> {
 }
 
 /** Splits a byte stream into lines. */
-async function* lines(stream: ReadableStream<Uint8Array<ArrayBuffer>>) {
+export async function* lines(stream: ReadableStream<Uint8Array<ArrayBuffer>>) {
   let buffer = "";
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     buffer += chunk;

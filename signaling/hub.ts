@@ -453,13 +453,12 @@ export class Hub {
    * grace is counted from `since`.
    */
   drop(session: Session, since = this.#options.now()): void {
-    const now = since;
     session.instanceId = null;
     const write = () =>
       // A retry must not mark away a peer that came back meanwhile.
       session.conn
         ? Promise.resolve()
-        : this.#store.setAway(session.peerId, now, this.#instanceId);
+        : this.#store.setAway(session.peerId, since, this.#instanceId);
     void this.#storeWrite(write);
     this.#bus?.publish(session.roomId, {
       kind: "away",
