@@ -27,7 +27,8 @@ const status = signal("");
 
 function App() {
   const phase = connection.phase.value;
-  const unsupported = unsupportedReason();
+  // One alert: a failed join repeats the unsupported reason in `error`.
+  const alert = connection.error.value || unsupportedReason();
   return (
     <div
       class="app"
@@ -44,10 +45,7 @@ function App() {
         )}
         <p class="signaling" role="status">{connection.statusText.value}</p>
       </header>
-      {unsupported && <p class="error" role="alert">{unsupported}</p>}
-      {connection.error.value && (
-        <p class="error" role="alert">{connection.error.value}</p>
-      )}
+      {alert && <p class="error" role="alert">{alert}</p>}
       <p class="visually-hidden" aria-live="polite">
         {room.announcement.value}
       </p>

@@ -29,7 +29,7 @@ import {
   type SignalData,
   turnFailureNote,
 } from "./negotiation.ts";
-import { PeerLink } from "./peer_link.ts";
+import { CONNECT_TIMEOUT_MS, PeerLink } from "./peer_link.ts";
 import { saveSession } from "./prefs.ts";
 import { findParticipant, type Room } from "./room_model.ts";
 import { SignalingClient, type WireMessage } from "./signaling_client.ts";
@@ -42,6 +42,8 @@ const LEVEL_INTERVAL_MS = 100;
 const STATS_INTERVAL_MS = 1_000;
 /** Watchdog restarts of one peer's connection before giving up. */
 const MAX_STUCK = 3;
+/** Fresh connections after a connect timeout before giving up. */
+const MAX_TIMEOUT_RETRIES = 1;
 
 interface Remote {
   link?: PeerLink;
@@ -49,12 +51,29 @@ interface Remote {
   inbox?: Promise<void>;
   /** Watchdog restarts in a row without getting connected. */
   stuck?: number;
+  /** Connect timeouts in a row without getting connected. */
+  timeouts?: number;
   /** Error codes TURN servers answered this peer's connections with. */
   turnErrors?: number[];
   element?: HTMLAudioElement;
   meter?: LevelMeter;
   stream?: MediaStream;
   stats?: PeerStats;
+}
+
+/** Events that count as a user gesture for the autoplay policies. */
+const GESTURES = ["pointerdown", "keydown"] as const;
+
+/**
+ * An `<audio>` element for one peer's stream. `autoplay` and `playsinline`
+ * keep iOS Safari from waiting for a tap per element or going fullscreen.
+ */
+export function createRemoteAudio(peerId: string): HTMLAudioElement {
+  const element = document.createElement("audio");
+  element.dataset.peerId = peerId;
+  element.autoplay = true;
+  element.setAttribute("playsinline", "");
+  return element;
 }
 
 /** How to join: a fresh peer, or resuming a stored session. */
@@ -119,8 +138,11 @@ export class Call {
         () => this.refreshDevices(),
       );
     }
-    // Any click counts as the gesture that lets blocked audio start.
-    this.#listen(document, "pointerdown", () => this.resumePlayback());
+    // Any click or key counts as the gesture that lets blocked audio start
+    // (Safari keeps an AudioContext suspended and rejects play() until one).
+    for (const type of GESTURES) {
+      this.#listen(document, type, () => this.resumePlayback());
+    }
   }
 
   /** Opens the microphone for the check on the start page (a gesture). */
@@ -424,6 +446,7 @@ export class Call {
         if (!participant || remote.link !== link) return;
         if (state === "connected") {
           remote.stuck = 0;
+          remote.timeouts = 0;
           remote.turnErrors = [];
         }
         participant.state.value = state;
@@ -437,20 +460,31 @@ export class Call {
           (remote.turnErrors ??= []).push(errorCode);
         }
       },
-      onStuck: () => {
+      onStuck: (reason) => {
         if (remote.link !== link) return;
         // Relay only without a TURN server gathers nothing, by design; and
         // a peer that stays stuck is not helped by ever more restarts.
-        if (noRelay || (remote.stuck = (remote.stuck ?? 0) + 1) > MAX_STUCK) {
+        const giveUp = noRelay ||
+          (reason === "timeout"
+            ? (remote.timeouts = (remote.timeouts ?? 0) + 1) >
+              MAX_TIMEOUT_RETRIES
+            : (remote.stuck = (remote.stuck ?? 0) + 1) > MAX_STUCK);
+        if (giveUp) {
           if (participant) {
             participant.state.value = "failed";
             if (!noRelay) participant.note.value = this.#failureNote(remote);
           }
           return;
         }
-        // Gathered nothing: start over, and ask the peer to offer afresh.
+        // Start over, and ask the peer to offer afresh.
         this.#closeLink(peerId);
         this.#sendSignal(peerId, { hello: true });
+        if (participant && reason === "timeout") {
+          participant.state.value = "failed";
+          participant.note.value = `Could not connect within ${
+            CONNECT_TIMEOUT_MS / 1000
+          } seconds. Trying once more…`;
+        }
       },
     });
     remote.link = link;
@@ -493,8 +527,7 @@ export class Call {
     const remote = this.#remotes.get(peerId);
     if (!remote) return;
     if (!remote.element) {
-      remote.element = document.createElement("audio");
-      remote.element.dataset.peerId = peerId;
+      remote.element = createRemoteAudio(peerId);
       this.#audioHolder.append(remote.element);
     }
     const element = remote.element;

@@ -16,19 +16,48 @@ export interface MicOptions {
 }
 
 /**
- * Opens the microphone. Chromium ignores `applyConstraints` for the
- * processing options, so a change means opening the microphone again.
+ * The `getUserMedia` audio constraints for `options`. Only what every engine
+ * takes: the processing options as plain booleans (ideal values, which an
+ * engine without one ignores; an `exact` one would make Safari reject the
+ * whole request), and `exact` only for a device the user chose. No sample
+ * rate, channel count or latency: Safari and iOS refuse or ignore them.
  */
-export function openMicrophone(options: MicOptions): Promise<MediaStream> {
-  return navigator.mediaDevices.getUserMedia({
-    audio: {
-      deviceId: options.deviceId ? { exact: options.deviceId } : undefined,
-      echoCancellation: options.echoCancellation,
-      noiseSuppression: options.noiseSuppression,
-      autoGainControl: options.autoGainControl,
-    },
-    video: false,
-  });
+export function micConstraints(options: MicOptions): MediaTrackConstraints {
+  const constraints: MediaTrackConstraints = {
+    echoCancellation: options.echoCancellation,
+    noiseSuppression: options.noiseSuppression,
+    autoGainControl: options.autoGainControl,
+  };
+  if (options.deviceId) constraints.deviceId = { exact: options.deviceId };
+  return constraints;
+}
+
+/**
+ * Opens the microphone. Chromium ignores `applyConstraints` for the
+ * processing options, so a change means opening the microphone again. A
+ * chosen device that is gone (iOS Safari also renews device IDs between
+ * visits) falls back to the default microphone instead of failing.
+ */
+export async function openMicrophone(
+  options: MicOptions,
+): Promise<MediaStream> {
+  const open = (options: MicOptions) =>
+    navigator.mediaDevices.getUserMedia({
+      audio: micConstraints(options),
+      video: false,
+    });
+  try {
+    return await open(options);
+  } catch (error) {
+    const name = (error as { name?: unknown } | null)?.name;
+    if (
+      !options.deviceId ||
+      (name !== "OverconstrainedError" && name !== "NotFoundError")
+    ) {
+      throw error;
+    }
+    return await open({ ...options, deviceId: "" });
+  }
 }
 
 /** Why WebRTC cannot work in this page, or an empty string when it can. */

@@ -18,6 +18,16 @@ export type LinkState = "connecting" | "connected" | "reconnecting" | "failed";
 export const WATCHDOG_MS = 5_000;
 /** How long `disconnected` may last before an ICE restart. */
 export const DISCONNECTED_RESTART_MS = 3_000;
+/**
+ * A connection not connected this long after it starts (or restarts ICE)
+ * counts as failed. A remote that offers only candidates this browser
+ * cannot use (say, `.local` names nobody resolves) leaves it in `new` or
+ * `checking` for good, with no event: ICE never fails on its own there.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Why a connection gave up: nothing gathered, or no connection in time. */
+export type StuckReason = "gathered-nothing" | "timeout";
 
 /** Options for {@linkcode PeerLink}. */
 export interface PeerLinkOptions {
@@ -33,8 +43,12 @@ export interface PeerLinkOptions {
   onSignal(data: SignalData): void;
   onRemoteStream(stream: MediaStream): void;
   onState(state: LinkState): void;
-  /** The watchdog gave up on this connection: replace it. */
-  onStuck(): void;
+  /**
+   * The connection is stuck: it gathered nothing (either side), or it did
+   * not connect within {@linkcode CONNECT_TIMEOUT_MS} (only the impolite
+   * side is told, so that one side starts over, not both). Replace it.
+   */
+  onStuck(reason: StuckReason): void;
   /** A STUN or TURN server answered a candidate request with an error. */
   onIceError?(errorCode: number, url: string): void;
 }
@@ -51,6 +65,7 @@ export class PeerLink {
   #pending: (RTCIceCandidateInit | null)[] = [];
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   /** Whether ICE ended in `failed` at least once. */
   failedOnce = false;
@@ -76,9 +91,10 @@ export class PeerLink {
     pc.oniceconnectionstatechange = () => this.#onConnectionState();
     this.#watchdog = setTimeout(() => {
       if (this.#gathered === 0 && pc.connectionState !== "connected") {
-        options.onStuck();
+        options.onStuck("gathered-nothing");
       }
     }, WATCHDOG_MS);
+    this.#armConnectTimer();
     if (options.initiator) this.#addTrack();
   }
 
@@ -139,6 +155,8 @@ export class PeerLink {
   restartIce(): void {
     if (this.#closed) return;
     this.pc.restartIce();
+    // A restart is a fresh chance to connect, with its own deadline.
+    if (this.pc.connectionState !== "connected") this.#armConnectTimer();
   }
 
   /** Hands fresh ICE servers to the connection (for later restarts). */
@@ -157,12 +175,23 @@ export class PeerLink {
     this.#closed = true;
     clearTimeout(this.#watchdog);
     clearTimeout(this.#restartTimer);
+    clearTimeout(this.#connectTimer);
     this.pc.onicecandidate = null;
     this.pc.onnegotiationneeded = null;
     this.pc.ontrack = null;
     this.pc.onconnectionstatechange = null;
     this.pc.oniceconnectionstatechange = null;
     this.pc.close();
+  }
+
+  #armConnectTimer(): void {
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = setTimeout(() => {
+      if (this.#closed || this.pc.connectionState === "connected") return;
+      this.failedOnce = true;
+      this.#options.onState("failed");
+      if (!this.#options.polite) this.#options.onStuck("timeout");
+    }, CONNECT_TIMEOUT_MS);
   }
 
   #addTrack(): void {
@@ -208,6 +237,7 @@ export class PeerLink {
     const state = pc.connectionState;
     clearTimeout(this.#restartTimer);
     if (state === "connected") {
+      clearTimeout(this.#connectTimer);
       this.#options.onState("connected");
     } else if (state === "failed" || pc.iceConnectionState === "failed") {
       this.failedOnce = true;

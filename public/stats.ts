@@ -61,15 +61,23 @@ export function deriveStats(
       if (typeof id === "string") pair = byId.get(id) ?? pair;
     }
   }
-  // Firefox has no transport stats: fall back to the nominated pair.
+  // Firefox 153 has transport stats with the selected pair too, but a
+  // report without them (older engines, or a transport not yet chosen)
+  // falls back to the pair marked `selected` (Firefox's own field), then
+  // to a nominated pair that succeeded.
   if (!pair) {
     for (const entry of byId.values()) {
-      if (
-        entry.type === "candidate-pair" && entry.nominated === true &&
-        entry.state === "succeeded"
+      if (entry.type !== "candidate-pair") continue;
+      if (entry.selected === true) pair = entry;
+      else if (
+        !pair && entry.nominated === true && entry.state === "succeeded"
       ) pair = entry;
     }
   }
+  // The round trip RTCP measures, where the pair reports none.
+  const remoteInbound = [...byId.values()].find((e) =>
+    e.type === "remote-inbound-rtp" && (e.kind ?? "audio") === "audio"
+  );
   const stats: PeerStats = {
     timestamp,
     packetsReceived: num(inbound?.packetsReceived) ?? 0,
@@ -84,9 +92,10 @@ export function deriveStats(
   if (typeof codec?.mimeType === "string") {
     stats.codec = codec.mimeType.replace(/^audio\//i, "");
   }
+  const rtt = num(pair?.currentRoundTripTime) ??
+    num(remoteInbound?.roundTripTime);
+  if (rtt !== undefined) stats.rttMs = rtt * 1000;
   if (pair) {
-    const rtt = num(pair.currentRoundTripTime);
-    if (rtt !== undefined) stats.rttMs = rtt * 1000;
     const local = byId.get(String(pair.localCandidateId));
     const remote = byId.get(String(pair.remoteCandidateId));
     if (typeof local?.candidateType === "string") {

@@ -93,3 +93,78 @@ Deno.test("deriveStats() returns zero counters for an empty report", () => {
   assert.equal(s.packetsReceived, 0);
   assert.equal(s.path, undefined);
 });
+
+/**
+ * A report shaped like Firefox ESR 153's: `inbound-rtp` without `playoutId`
+ * or `totalProcessingDelay`, candidate pairs with `selected`/`readable` and
+ * no packet counters, and (here) no transport entry or pair round trip, so
+ * the round trip comes from RTCP's `remote-inbound-rtp`. When Firefox offers,
+ * the Chromium peer's candidate shows as `prflx`.
+ */
+function firefoxReport(t: number, received: number, bytesIn: number) {
+  return [
+    {
+      id: "in",
+      type: "inbound-rtp",
+      kind: "audio",
+      timestamp: t,
+      ssrc: 1,
+      packetsReceived: received,
+      packetsLost: 0,
+      bytesReceived: bytesIn,
+      jitter: 0.002,
+      codecId: "codec",
+    },
+    { id: "codec", type: "codec", timestamp: t, mimeType: "audio/opus" },
+    {
+      id: "out",
+      type: "outbound-rtp",
+      kind: "audio",
+      timestamp: t,
+      bytesSent: bytesIn,
+    },
+    {
+      id: "rin",
+      type: "remote-inbound-rtp",
+      kind: "audio",
+      timestamp: t,
+      roundTripTime: 0.003,
+    },
+    {
+      id: "p1",
+      type: "candidate-pair",
+      timestamp: t,
+      state: "succeeded",
+      nominated: true,
+      selected: true,
+      readable: true,
+      localCandidateId: "l1",
+      remoteCandidateId: "r1",
+    },
+    {
+      id: "p2",
+      type: "candidate-pair",
+      timestamp: t,
+      state: "failed",
+      selected: false,
+      localCandidateId: "l1",
+      remoteCandidateId: "r2",
+    },
+    { id: "l1", type: "local-candidate", candidateType: "host" },
+    { id: "r1", type: "remote-candidate", candidateType: "prflx" },
+    { id: "r2", type: "remote-candidate", candidateType: "relay" },
+  ];
+}
+
+Deno.test("deriveStats() reads a Firefox report: the selected pair, RTCP round trip, prflx", () => {
+  const first = deriveStats(firefoxReport(1000, 50, 4000));
+  const s = deriveStats(firefoxReport(2000, 100, 8000), first);
+  assert.equal(s.rttMs, 3);
+  assert.equal(s.jitterMs, 2);
+  assert.equal(s.codec, "opus");
+  assert.equal(s.localCandidate, "host");
+  assert.equal(s.remoteCandidate, "prflx");
+  assert.equal(s.path, "direct");
+  assert.equal(s.inKbps, 32);
+  assert.equal(s.lossPercent, 0);
+});

@@ -1,9 +1,10 @@
 /**
  * Headless Chromium for the end-to-end scenarios, launched the way
- * `/work/shared/E2E.md` proves works here: the Debian binary, our own flag
+ * `tests/e2e/README.md` proves works here: the Debian binary, our own flag
  * list, a fake microphone playing a WAV tone, and an init script that
  * records every RTCPeerConnection so the test can read `getStats()` without
- * any app internals.
+ * any app internals. Pages are driven through the engine-neutral
+ * {@linkcode TestPage}, so a scenario can mix Chromium and Firefox.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { join } from "node:path";
 
 import { CHROMIUM } from "./chromium.ts";
+import { RECORD_PEER_CONNECTIONS, type Role, type TestPage } from "./page.ts";
 
 export { CHROMIUM };
 
@@ -41,26 +43,20 @@ export async function makeTone(dir: string, hz: number): Promise<string> {
   return path;
 }
 
-/** Records every RTCPeerConnection the page creates in `window.__pcs`. */
-const RECORD_PEER_CONNECTIONS = `(() => {
-  const Native = window.RTCPeerConnection;
-  const pcs = [];
-  Object.defineProperty(window, "__pcs", { value: pcs });
-  window.RTCPeerConnection = class extends Native {
-    constructor(...args) {
-      super(...args);
-      pcs.push(this);
-    }
-  };
-})();`;
-
-/** One browser process with one page. */
+/** One browser process with one page (more pages with `newPage`). */
 export interface TestBrowser extends AsyncDisposable {
   readonly label: string;
-  readonly browser: Browser;
-  readonly page: Page;
-  /** Page errors and console errors so far. */
-  readonly errors: string[];
+  readonly page: TestPage;
+  /** Opens another tab in the same profile (same sessionStorage origin). */
+  newPage(label: string): Promise<TestPage>;
+}
+
+/** Options for {@linkcode launchBrowser}. */
+export interface LaunchOptions {
+  /** @default {width: 1100, height: 900} */
+  viewport?: { width: number; height: number };
+  /** More script to run in every page before the app's own. */
+  initScript?: string;
 }
 
 /** Launches Chromium with `wav` as its microphone and opens one page. */
@@ -68,10 +64,10 @@ export async function launchBrowser(
   label: string,
   wav: string,
   tmp: string,
-  viewport = { width: 1100, height: 900 },
+  options: LaunchOptions = {},
 ): Promise<TestBrowser> {
   const home = await Deno.makeTempDir({ dir: tmp, prefix: `${label}-` });
-  const browser = await chromium.launch({
+  const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
     ignoreDefaultArgs: true,
     timeout: 30_000,
@@ -108,9 +104,26 @@ export async function launchBrowser(
       "--mute-audio",
     ],
   });
-  const context = await browser.newContext({ viewport });
+  const context = await browser.newContext({
+    viewport: options.viewport ?? { width: 1100, height: 900 },
+  });
   await context.addInitScript({ content: RECORD_PEER_CONNECTIONS });
-  const page = await context.newPage();
+  if (options.initScript) {
+    await context.addInitScript({ content: options.initScript });
+  }
+  const page = chromiumPage(label, await context.newPage());
+  return {
+    label,
+    page,
+    newPage: async (label) => chromiumPage(label, await context.newPage()),
+    [Symbol.asyncDispose]: async () => {
+      await browser.close().catch(() => {});
+    },
+  };
+}
+
+/** A playwright-core page as a {@linkcode TestPage}. */
+function chromiumPage(label: string, page: Page): TestPage {
   page.setDefaultTimeout(15_000);
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(`${label}: ${e.message}`));
@@ -119,64 +132,23 @@ export async function launchBrowser(
       errors.push(`${label} console.${m.type()}: ${m.text()}`);
     }
   });
+  const byRole = (role: Role, name: string) =>
+    page.getByRole(role, { name, exact: true });
   return {
     label,
-    browser,
-    page,
+    engine: "chromium",
     errors,
-    [Symbol.asyncDispose]: async () => {
-      await browser.close().catch(() => {});
-    },
+    goto: async (url) => void await page.goto(url),
+    reload: async () => void await page.reload(),
+    url: () => page.url(),
+    click: (role, name) => byRole(role, name).click(),
+    fill: (name, value) => byRole("textbox", name).fill(value),
+    setChecked: (name, checked) => byRole("checkbox", name).setChecked(checked),
+    evaluate: <T, A>(fn: (arg: A) => T | Promise<T>, arg?: A) =>
+      // playwright's types want a serialisable argument; ours are.
+      page.evaluate(fn as (arg: unknown) => T, arg as unknown) as Promise<T>,
+    setViewport: (width, height) => page.setViewportSize({ width, height }),
+    screenshot: async (path) =>
+      void await page.screenshot({ path, fullPage: true }),
   };
-}
-
-/** Inbound audio of one live RTCPeerConnection of a page. */
-export interface InboundAudio {
-  connectionState: string;
-  packetsReceived: number;
-  totalAudioEnergy: number;
-  audioLevel: number;
-  localCandidateType?: string;
-  remoteCandidateType?: string;
-}
-
-/** Reads inbound audio stats of every open RTCPeerConnection of `page`. */
-export function inboundAudio(page: Page): Promise<InboundAudio[]> {
-  return page.evaluate(async () => {
-    const pcs = (globalThis as unknown as { __pcs: RTCPeerConnection[] })
-      .__pcs;
-    const open = pcs.filter((pc) => pc.connectionState !== "closed");
-    return await Promise.all(open.map(async (pc) => {
-      const report = await pc.getStats();
-      const byId = new Map<string, Record<string, unknown>>();
-      report.forEach((s) => byId.set(s.id, s));
-      let inbound: Record<string, unknown> | undefined;
-      let pair: Record<string, unknown> | undefined;
-      for (const s of byId.values()) {
-        if (s.type === "inbound-rtp" && s.kind === "audio") inbound = s;
-        if (s.type === "transport" && s.selectedCandidatePairId) {
-          pair = byId.get(String(s.selectedCandidatePairId));
-        }
-      }
-      return {
-        connectionState: pc.connectionState,
-        packetsReceived: Number(inbound?.packetsReceived ?? 0),
-        totalAudioEnergy: Number(inbound?.totalAudioEnergy ?? 0),
-        audioLevel: Number(inbound?.audioLevel ?? 0),
-        localCandidateType: pair
-          ? String(byId.get(String(pair.localCandidateId))?.candidateType)
-          : undefined,
-        remoteCandidateType: pair
-          ? String(byId.get(String(pair.remoteCandidateId))?.candidateType)
-          : undefined,
-      };
-    }));
-  });
-}
-
-/** How many RTCPeerConnections the page has created so far. */
-export function peerConnectionCount(page: Page): Promise<number> {
-  return page.evaluate(() =>
-    (globalThis as unknown as { __pcs: RTCPeerConnection[] }).__pcs.length
-  );
 }

@@ -1,11 +1,15 @@
 /**
- * Where the E2E tests find Chromium. Kept apart from `browser.ts` so the
- * test file can check prerequisites without loading playwright-core (which
- * probes the system at import time and needs more permissions than
- * `deno task test` grants; the scenarios run with `-A` in their namespace).
+ * Where the E2E tests find the browsers. Kept apart from `browser.ts` and
+ * `firefox.ts` so the test file can check prerequisites without loading
+ * playwright-core or puppeteer-core (which probe the system at import time
+ * and need more permissions than `deno task test` grants; the scenarios
+ * run with `-A` in their namespace).
  *
  * @module
  */
 
 /** The Chromium binary (the Debian wrapper's target). */
 export const CHROMIUM = "/usr/lib/chromium/chromium";
+
+/** The Debian Firefox ESR binary (the wrapper's target). */
+export const FIREFOX = "/usr/lib/firefox-esr/firefox-esr";

@@ -1,0 +1,230 @@
+/**
+ * One browser page as the end-to-end scenarios drive it, whatever the
+ * engine: Chromium through playwright-core (CDP) or Firefox through
+ * puppeteer-core (WebDriver BiDi). The scenarios click and type by role and
+ * accessible name (trusted input events, so autoplay rules are honest), and
+ * read the page only through `evaluate`: the in-page helpers here (recorded
+ * RTCPeerConnections, `getStats()`, the pitch of what each `<audio>` plays)
+ * are plain functions that run the same in both engines.
+ *
+ * @module
+ */
+
+/** Roles the scenarios look controls up by. */
+export type Role = "button" | "checkbox" | "textbox" | "combobox" | "alert";
+
+/** The browser engine behind a page. */
+export type Engine = "chromium" | "firefox";
+
+/** A page, engine-neutral. */
+export interface TestPage {
+  readonly label: string;
+  readonly engine: Engine;
+  /** Page errors and console errors and warnings so far (appended live). */
+  readonly errors: string[];
+  goto(url: string): Promise<void>;
+  reload(): Promise<void>;
+  url(): string;
+  /** Clicks the control with this role and exact accessible name. */
+  click(role: Role, name: string): Promise<void>;
+  /** Replaces the value of the text box with this accessible name. */
+  fill(name: string, value: string): Promise<void>;
+  /** Ticks or clears the checkbox with this accessible name. */
+  setChecked(name: string, checked: boolean): Promise<void>;
+  /** Runs `fn(arg)` in the page and returns its (serialisable) result. */
+  evaluate<T, A = undefined>(
+    fn: (arg: A) => T | Promise<T>,
+    arg?: A,
+  ): Promise<T>;
+  setViewport(width: number, height: number): Promise<void>;
+  screenshot(path: string): Promise<void>;
+}
+
+/**
+ * Records every RTCPeerConnection the page creates in `window.__pcs`; runs
+ * before any page script (an init or preload script).
+ */
+export const RECORD_PEER_CONNECTIONS = `(() => {
+  const Native = window.RTCPeerConnection;
+  if (!Native) return;
+  const pcs = [];
+  Object.defineProperty(window, "__pcs", { value: pcs });
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      pcs.push(this);
+    }
+  };
+})();`;
+
+/** Whether an element matching `selector` (and holding `text`) is shown. */
+export function isShown(
+  page: TestPage,
+  selector: string,
+  text = "",
+): Promise<boolean> {
+  return page.evaluate(
+    ([selector, text]) =>
+      [...document.querySelectorAll(selector)].some((el) =>
+        (el as HTMLElement).getClientRects().length > 0 &&
+        (el.textContent ?? "").includes(text)
+      ),
+    [selector, text],
+  );
+}
+
+/** How many elements match `selector`. */
+export function countOf(page: TestPage, selector: string): Promise<number> {
+  return page.evaluate(
+    (selector) => document.querySelectorAll(selector).length,
+    selector,
+  );
+}
+
+/** An attribute of the first element matching `selector`. */
+export function attributeOf(
+  page: TestPage,
+  selector: string,
+  name: string,
+): Promise<string | null> {
+  return page.evaluate(
+    ([selector, name]) =>
+      document.querySelector(selector)?.getAttribute(name) ?? null,
+    [selector, name],
+  );
+}
+
+/** The value of the text box labelled `label`. */
+export function inputValue(page: TestPage, label: string): Promise<string> {
+  return page.evaluate((label) => {
+    for (const el of document.querySelectorAll("label")) {
+      if (el.textContent?.trim() === label && el.control) {
+        return (el.control as HTMLInputElement).value;
+      }
+    }
+    return "";
+  }, label);
+}
+
+/** Inbound audio of one live RTCPeerConnection of a page. */
+export interface InboundAudio {
+  connectionState: string;
+  packetsReceived: number;
+  /** Cumulative energy; undefined where the engine does not report it. */
+  totalAudioEnergy?: number;
+  audioLevel?: number;
+  localCandidateType?: string;
+  remoteCandidateType?: string;
+}
+
+/**
+ * Reads inbound audio stats of every open RTCPeerConnection of `page`. The
+ * selected pair comes from the transport's `selectedCandidatePairId` (both
+ * engines have it), else from the pair Firefox marks `selected`.
+ */
+export function inboundAudio(page: TestPage): Promise<InboundAudio[]> {
+  return page.evaluate(async () => {
+    const pcs = (globalThis as unknown as { __pcs: RTCPeerConnection[] })
+      .__pcs;
+    const open = pcs.filter((pc) => pc.connectionState !== "closed");
+    return await Promise.all(open.map(async (pc) => {
+      const report = await pc.getStats();
+      const byId = new Map<string, Record<string, unknown>>();
+      report.forEach((s) => byId.set(s.id, s));
+      let inbound: Record<string, unknown> | undefined;
+      let pair: Record<string, unknown> | undefined;
+      for (const s of byId.values()) {
+        if (s.type === "inbound-rtp" && s.kind === "audio") inbound = s;
+        if (s.type === "transport" && s.selectedCandidatePairId) {
+          pair = byId.get(String(s.selectedCandidatePairId)) ?? pair;
+        }
+        if (!pair && s.type === "candidate-pair" && s.selected === true) {
+          pair = s;
+        }
+      }
+      const energy = inbound?.totalAudioEnergy;
+      const level = inbound?.audioLevel;
+      return {
+        connectionState: pc.connectionState,
+        packetsReceived: Number(inbound?.packetsReceived ?? 0),
+        totalAudioEnergy: typeof energy === "number" ? energy : undefined,
+        audioLevel: typeof level === "number" ? level : undefined,
+        localCandidateType: pair
+          ? String(byId.get(String(pair.localCandidateId))?.candidateType)
+          : undefined,
+        remoteCandidateType: pair
+          ? String(byId.get(String(pair.remoteCandidateId))?.candidateType)
+          : undefined,
+      };
+    }));
+  });
+}
+
+/** How many RTCPeerConnections the page has created so far. */
+export function peerConnectionCount(page: TestPage): Promise<number> {
+  return page.evaluate(() =>
+    (globalThis as unknown as { __pcs?: RTCPeerConnection[] }).__pcs
+      ?.length ?? 0
+  );
+}
+
+/** What one `<audio>` element of the app is playing. */
+export interface Heard {
+  peerId: string;
+  /** Strongest frequency (Hz), or 0 in silence. */
+  pitchHz: number;
+  /** RMS of the samples, 0–1. */
+  rms: number;
+}
+
+/**
+ * Listens for `ms` to the stream each remote `<audio>` element of the app
+ * plays (an AnalyserNode on its `srcObject`) and reports the strongest
+ * frequency and the loudness. Proves which tone travels in which direction,
+ * in any engine, without relying on engine-specific statistics.
+ */
+export function heardTones(page: TestPage, ms = 600): Promise<Heard[]> {
+  return page.evaluate(async (ms) => {
+    const w = globalThis as unknown as { __listen?: AudioContext };
+    const context = w.__listen ??= new AudioContext();
+    if (context.state === "suspended") await context.resume();
+    const elements = [...document.querySelectorAll("audio[data-peer-id]")]
+      .filter((el) => (el as HTMLAudioElement).srcObject instanceof MediaStream)
+      .map((el) => el as HTMLAudioElement);
+    const listeners = elements.map((el) => {
+      const source = context.createMediaStreamSource(
+        el.srcObject as MediaStream,
+      );
+      const analyser = context.createAnalyser();
+      analyser.fftSize = 8192;
+      analyser.smoothingTimeConstant = 0;
+      source.connect(analyser);
+      return { el, source, analyser, best: 0, bestDb: -Infinity, rms: 0 };
+    });
+    const spectrum = new Float32Array(4096);
+    const wave = new Float32Array(8192);
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (const l of listeners) {
+        l.analyser.getFloatFrequencyData(spectrum);
+        l.analyser.getFloatTimeDomainData(wave);
+        let sum = 0;
+        for (const s of wave) sum += s * s;
+        l.rms = Math.max(l.rms, Math.sqrt(sum / wave.length));
+        for (let i = 1; i < spectrum.length; i++) {
+          if (spectrum[i] > l.bestDb) {
+            l.bestDb = spectrum[i];
+            l.best = i * context.sampleRate / l.analyser.fftSize;
+          }
+        }
+      }
+    }
+    for (const l of listeners) l.source.disconnect();
+    return listeners.map((l) => ({
+      peerId: l.el.dataset.peerId ?? "",
+      pitchHz: l.rms > 1e-4 ? Math.round(l.best) : 0,
+      rms: l.rms,
+    }));
+  }, ms);
+}

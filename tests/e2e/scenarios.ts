@@ -1,0 +1,786 @@
+/**
+ * The end-to-end scenarios, by name. Most are built for a list of engines,
+ * so the same checks run Chromium against Chromium and Firefox against
+ * Chromium or Firefox: `mesh`, `restart`, `relay` are Chromium only (as
+ * they always were); `firefox-*` put stock Firefox ESR in the call.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { type SpawnedServer, spawnServer } from "../support/server.ts";
+import { deadline, delay, eventually } from "../support/wait.ts";
+import { launchBrowser, makeTone, type TestBrowser } from "./browser.ts";
+import { launchFirefox } from "./firefox.ts";
+import {
+  countOf,
+  type Engine,
+  inboundAudio,
+  isShown,
+  peerConnectionCount,
+  type TestPage,
+} from "./page.ts";
+import type { Scenario, ScenarioContext } from "./scenario.ts";
+import {
+  assert,
+  hearsTone,
+  joinCall,
+  listedPeers,
+  muteSilences,
+  processingOff,
+  receivesAudioFromAll,
+  selfId,
+  statsLookLive,
+  waitListed,
+  waitPhase,
+  waitShown,
+} from "./steps.ts";
+
+/** A person in a scenario: a name, an engine and a microphone tone. */
+interface Person {
+  name: string;
+  engine: Engine;
+  hz: number;
+}
+
+/** A launched person. */
+interface Joined extends Person {
+  browser: TestBrowser;
+  page: TestPage;
+}
+
+const ADA: Person = { name: "Ada", engine: "chromium", hz: 440 };
+const GRACE: Person = { name: "Grace", engine: "chromium", hz: 1000 };
+const LIN: Person = { name: "Lin", engine: "chromium", hz: 660 };
+const FOX: Person = { name: "Fox", engine: "firefox", hz: 550 };
+const WREN: Person = { name: "Wren", engine: "firefox", hz: 880 };
+
+/** Launches `person`'s browser with a fake microphone playing its tone. */
+async function launch(
+  context: ScenarioContext,
+  person: Person,
+  initScript?: string,
+): Promise<Joined> {
+  const label = person.name.toLowerCase();
+  const browser = person.engine === "firefox"
+    ? await launchFirefox(
+      label,
+      person.hz,
+      context.tmp,
+      await context.pulse(),
+      {
+        initScript,
+      },
+    )
+    : await launchBrowser(
+      label,
+      await makeTone(context.tmp, person.hz),
+      context.tmp,
+      { initScript },
+    );
+  context.watch(browser.page);
+  return { ...person, browser, page: browser.page };
+}
+
+/** Launches everyone (one after another: a 2-core machine). */
+async function launchAll(
+  context: ScenarioContext,
+  stack: AsyncDisposableStack,
+  people: Person[],
+  initScript?: string,
+): Promise<Joined[]> {
+  const launched: Joined[] = [];
+  for (const person of people) {
+    const joined = await launch(context, person, initScript);
+    stack.use(joined.browser);
+    launched.push(joined);
+  }
+  return launched;
+}
+
+/** Everyone joins one room, the first creating it; returns the room. */
+async function joinAll(
+  context: ScenarioContext,
+  people: Joined[],
+): Promise<string> {
+  const origin = context.server.origin;
+  const { room } = await joinCall(people[0].page, origin, {
+    name: people[0].name,
+  });
+  for (const p of people.slice(1)) {
+    await joinCall(p.page, origin, { room, name: p.name });
+  }
+  return room;
+}
+
+/** Checks every person hears every other, with the right tone. */
+async function everyoneHearsEveryone(
+  context: ScenarioContext,
+  people: Joined[],
+): Promise<void> {
+  for (const p of people) await receivesAudioFromAll(p.page, people.length - 1);
+  const ids = await Promise.all(people.map((p) => selfId(p.page)));
+  for (const [i, listener] of people.entries()) {
+    for (const [j, speaker] of people.entries()) {
+      if (i !== j) await hearsTone(listener.page, ids[j], speaker.hz);
+    }
+  }
+  context.pass(
+    `${
+      describe(people)
+    }: each receives audio from every other (packets and energy) with the sender's tone`,
+  );
+}
+
+function describe(people: Person[]): string {
+  return people.map((p) => `${p.name} (${p.engine})`).join(", ");
+}
+
+/** Two people of the given engines: the first creates and joins first. */
+function pair(first: Person, second: Person): Scenario {
+  return {
+    async run(context) {
+      await using stack = new AsyncDisposableStack();
+      const people = await launchAll(context, stack, [first, second]);
+      const [a, b] = people;
+      await joinAll(context, people);
+      await everyoneHearsEveryone(context, people);
+
+      const [aId, bId] = await Promise.all(people.map((p) => selfId(p.page)));
+      const aStats = await statsLookLive(a.page, bId);
+      const bStats = await statsLookLive(b.page, aId);
+      context.metrics[`${a.name} sees`] = JSON.stringify(aStats);
+      context.metrics[`${b.name} sees`] = JSON.stringify(bStats);
+      context.pass(
+        "both statistics panels show round trip, jitter, loss, bitrate, Opus and the candidate types",
+      );
+
+      // Steady tones are flattened by Chromium's noise suppression and AGC.
+      for (const p of people) {
+        if (p.engine === "chromium") await processingOff(p.page);
+      }
+      await delay(1_500);
+      await everyoneHearsEveryone(context, people);
+      const ab = await muteSilences(a.page, b.page);
+      const ba = await muteSilences(b.page, a.page);
+      context.metrics.muteReadings = JSON.stringify({ ab, ba });
+      context.pass(
+        `Mute silences ${a.name} for ${b.name} and ${b.name} for ${a.name}; unmute brings each back`,
+      );
+
+      await b.page.click("button", "Leave");
+      await waitPhase(b.page, "start");
+      await waitListed(a.page, []);
+      context.pass(`${b.name} leaves; ${a.name}'s list drops them`);
+    },
+  };
+}
+
+/** Three people, every one hearing the other two. */
+function meshOf(people: Person[]): Scenario {
+  return {
+    async run(context) {
+      await using stack = new AsyncDisposableStack();
+      const joined = await launchAll(context, stack, people);
+      await joinAll(context, joined);
+      await everyoneHearsEveryone(context, joined);
+      const ids = await Promise.all(joined.map((p) => selfId(p.page)));
+      for (const [i, p] of joined.entries()) {
+        await waitListed(p.page, ids.filter((_, j) => j !== i));
+      }
+      context.pass("each participant list shows the two others by peer ID");
+      const last = joined[joined.length - 1];
+      await last.page.click("button", "Leave");
+      await waitPhase(last.page, "start");
+      for (const p of joined.slice(0, -1)) {
+        await eventually(
+          async () => !(await listedPeers(p.page)).includes(ids.at(-1) ?? ""),
+          `${p.name} to drop ${last.name} from the list`,
+        );
+      }
+      context.pass(`${last.name} leaves; the others' lists drop them`);
+    },
+  };
+}
+
+/** The server SIGKILLed mid-call: audio flows on, both sessions resume. */
+function restart(first: Person, second: Person): Scenario {
+  return {
+    async run(context): Promise<SpawnedServer> {
+      const old = context.server;
+      await using stack = new AsyncDisposableStack();
+      const people = await launchAll(context, stack, [first, second]);
+      await joinAll(context, people);
+      for (const p of people) await receivesAudioFromAll(p.page, 1);
+      const before = await Promise.all(people.map((p) => selfId(p.page)));
+      const pcsBefore = await Promise.all(
+        people.map((p) => peerConnectionCount(p.page)),
+      );
+      for (const p of people) {
+        await p.page.evaluate(() =>
+          (globalThis as unknown as { __same: boolean }).__same = true
+        );
+      }
+      context.pass(`${describe(people)} in a call`);
+
+      old.kill("SIGKILL");
+      await deadline(old.status, "the first server to die");
+      for (const p of people) {
+        await waitPhase(p.page, "call", { signaling: "reconnecting" });
+      }
+      // Audio keeps flowing while there is no server at all.
+      const samples: number[][] = [];
+      for (let i = 0; i < 4; i++) {
+        samples.push(
+          (await Promise.all(people.map((p) => inboundAudio(p.page))))
+            .map((s) => s[0]?.packetsReceived ?? 0),
+        );
+        await delay(500);
+      }
+      for (let i = 1; i < samples.length; i++) {
+        assert(
+          samples[i].every((n, k) => n > samples[i - 1][k]),
+          `packets stopped while the server was down: ${
+            JSON.stringify(samples)
+          }`,
+        );
+      }
+      context.pass(
+        "packets keep rising on both sides while the server is down",
+      );
+
+      const next = await eventually(
+        () =>
+          spawnServer({ env: { ...context.env, PORT: String(old.port) } })
+            .catch(() => false as const),
+        "the server to start again on the same port",
+        { timeoutMs: 30_000, intervalMs: 300 },
+      );
+      try {
+        for (const p of people) {
+          await waitPhase(p.page, "call", {
+            signaling: "open",
+            timeoutMs: 20_000,
+          });
+        }
+        const after = await Promise.all(people.map((p) => selfId(p.page)));
+        assert(
+          JSON.stringify(after) === JSON.stringify(before),
+          `peer IDs changed: ${before} -> ${after}`,
+        );
+        await waitListed(people[0].page, [before[1]]);
+        await waitListed(people[1].page, [before[0]]);
+        for (const p of people) {
+          assert(
+            await p.page.evaluate(() =>
+              (globalThis as unknown as { __same?: boolean }).__same === true
+            ),
+            `${p.name} reloaded the page`,
+          );
+        }
+        context.pass(
+          "both clients resumed with the same peer IDs, without a reload",
+        );
+        const pcsAfter = await Promise.all(
+          people.map((p) => peerConnectionCount(p.page)),
+        );
+        assert(
+          JSON.stringify(pcsAfter) === JSON.stringify(pcsBefore),
+          `new RTCPeerConnections after the restart: ${pcsBefore} -> ${pcsAfter}`,
+        );
+        for (const p of people) await receivesAudioFromAll(p.page, 1);
+        context.pass(
+          "the same connections still carry audio both ways after the restart",
+        );
+        return next;
+      } catch (error) {
+        await next.close();
+        throw error;
+      }
+    },
+  };
+}
+
+/** Both in Private mode (relay only) through coturn: relay/relay. */
+function relay(first: Person, second: Person): Scenario {
+  return {
+    turn: "matching",
+    async run(context) {
+      await using stack = new AsyncDisposableStack();
+      const people = await launchAll(context, stack, [first, second]);
+      await privateJoin(context, people);
+      for (const p of people) await receivesAudioFromAll(p.page, 1);
+      const pairs = await Promise.all(
+        people.map(async (p) => (await inboundAudio(p.page))[0]),
+      );
+      for (const pair of pairs) {
+        assert(
+          pair.localCandidateType === "relay" &&
+            pair.remoteCandidateType === "relay",
+          `not relayed on both sides: ${JSON.stringify(pairs)}`,
+        );
+      }
+      context.pass(
+        `${
+          describe(people)
+        } in Private mode talk through TURN: relay/relay both ways`,
+      );
+      for (const p of people) {
+        await waitShown(p.page, "li.person .badge", { text: "relayed (TURN)" });
+      }
+      context.pass("both participant lists show the path as relayed (TURN)");
+    },
+  };
+}
+
+async function privateJoin(
+  context: ScenarioContext,
+  people: Joined[],
+): Promise<void> {
+  for (const p of people) {
+    await p.page.goto(`${context.server.origin}/`);
+    await p.page.setChecked("Private mode (relay only)", true);
+  }
+  await joinAll(context, people);
+}
+
+/**
+ * The server mints credentials with a secret coturn does not share: in
+ * Private mode no connection can be made, and the page must say why.
+ */
+const relayRefused: Scenario = {
+  turn: "refused",
+  async run(context) {
+    await using stack = new AsyncDisposableStack();
+    const people = await launchAll(context, stack, [ADA, GRACE]);
+    await privateJoin(context, people);
+    for (const p of people) {
+      await waitShown(p.page, "li.person .warning", {
+        text: "refused this server's credentials",
+        timeoutMs: 60_000,
+      });
+    }
+    context.pass(
+      "with a wrong TURN secret the call fails and both pages say why",
+    );
+    for (const p of people) {
+      const packets = (await inboundAudio(p.page)).reduce(
+        (sum, s) => sum + s.packetsReceived,
+        0,
+      );
+      assert(packets === 0, `${p.name} received audio through a refused relay`);
+    }
+    context.pass("no audio flowed");
+  },
+};
+
+/**
+ * Two then three Chromium browsers: Create room, audio every way,
+ * processing toggles mid-call, Mute, screenshots at two widths, Leave.
+ */
+const mesh: Scenario = {
+  async run(context) {
+    const { artifacts } = context;
+    await using stack = new AsyncDisposableStack();
+    const [ada, grace] = await launchAll(context, stack, [ADA, GRACE]);
+    const origin = context.server.origin;
+    const { room } = await joinCall(ada.page, origin, { name: "Ada" });
+    assert(/^[A-Za-z0-9_-]{22}$/.test(room), `bad created room ID ${room}`);
+    assert(
+      new URL(ada.page.url()).pathname === `/r/${room}`,
+      "Create room did not navigate to /r/<id>",
+    );
+    context.pass("Create room made a 22-character ID and navigated to /r/<id>");
+
+    const { clickedAt } = await joinCall(grace.page, origin, {
+      room,
+      name: "Grace",
+    });
+    await eventually(
+      async () =>
+        (await inboundAudio(grace.page)).some((s) => s.packetsReceived > 0),
+      "grace's first inbound audio packet",
+      { timeoutMs: 20_000, intervalMs: 20 },
+    );
+    context.metrics.joinToFirstAudioMs = Math.round(
+      performance.now() - clickedAt,
+    );
+    await receivesAudioFromAll(ada.page, 1);
+    await receivesAudioFromAll(grace.page, 1);
+    context.pass("two browsers: each receives audio from the other");
+
+    // Turning the processing off also reopens the microphone and replaces
+    // the sent track mid-call.
+    await processingOff(ada.page);
+    await delay(1_500);
+    await receivesAudioFromAll(grace.page, 1);
+    context.pass("turning processing off keeps the call (replaceTrack)");
+    const readings = await muteSilences(ada.page, grace.page);
+    context.metrics.energyUnmuted = readings.loud;
+    context.metrics.energyMuted = readings.silent;
+    context.metrics.energyUnmutedAgain = readings.back;
+    context.pass(
+      "Mute stops the energy the other receives; unmute restores it",
+    );
+
+    const [lin] = await launchAll(context, stack, [LIN]);
+    await Deno.mkdir(artifacts, { recursive: true });
+    await joinCall(lin.page, origin, {
+      room,
+      name: "Lin",
+      screenshot: join(artifacts, "start.png"),
+    });
+    const people = [ada, grace, lin];
+    for (const p of people) await receivesAudioFromAll(p.page, 2);
+    context.pass("three browsers: every peer receives audio from every other");
+
+    const ids = await Promise.all(people.map((p) => selfId(p.page)));
+    for (const [i, p] of people.entries()) {
+      await waitListed(p.page, ids.filter((_, j) => j !== i));
+    }
+    context.pass("each participant list shows the two others by peer ID");
+
+    await delay(1_200); // one stats refresh with all three connected
+    await ada.page.screenshot(join(artifacts, "in-call.png"));
+    await ada.page.setViewport(360, 800);
+    await ada.page.screenshot(join(artifacts, "in-call-360.png"));
+    const overflow = await ada.page.evaluate(() =>
+      document.documentElement.scrollWidth -
+      document.documentElement.clientWidth
+    );
+    assert(overflow <= 0, `the page scrolls sideways at 360 px (${overflow})`);
+    await ada.page.setViewport(1100, 900);
+    context.pass("in-call screenshots written; no sideways scroll at 360 px");
+
+    await lin.page.click("button", "Leave");
+    await waitPhase(lin.page, "start");
+    for (const p of [ada, grace]) {
+      await eventually(
+        async () => !(await listedPeers(p.page)).includes(ids[2]),
+        `${p.name} to drop Lin from the list`,
+      );
+    }
+    context.pass("Leave removes the peer from the others' participant lists");
+  },
+};
+
+/** Clicks the app's "play audio" button if the autoplay policy held audio. */
+async function allowPlayback(page: TestPage): Promise<boolean> {
+  await delay(1_500);
+  if (!(await isShown(page, "button", "Play the others' audio"))) return false;
+  await page.click("button", "Play the others' audio");
+  return true;
+}
+
+/**
+ * A room of at most two: a third is told it is full; the session moves to
+ * a second tab (4501 to the first); a reload keeps its peer ID.
+ */
+const session: Scenario = {
+  env: { MAX_ROOM_SIZE: "2" },
+  async run(context) {
+    const origin = context.server.origin;
+    await using stack = new AsyncDisposableStack();
+    const [ada, grace, lin] = await launchAll(context, stack, [
+      ADA,
+      GRACE,
+      LIN,
+    ]);
+    const room = await joinAll(context, [ada, grace]);
+    await receivesAudioFromAll(ada.page, 1);
+    await receivesAudioFromAll(grace.page, 1);
+    const adaId = await selfId(ada.page);
+    const graceId = await selfId(grace.page);
+    context.pass("two browsers in a room of at most two");
+
+    await lin.page.goto(`${origin}/r/${room}`);
+    await lin.page.click("button", "Join");
+    await waitShown(lin.page, '[role="alert"]', { text: "room is full" });
+    assert(
+      await countOf(lin.page, '.app[data-phase="start"]') === 1,
+      "a refused peer left the start page",
+    );
+    context.pass("a third peer is told the room is full");
+
+    // The same session opened in a second tab: the server hands it over
+    // (4501 to the first tab); the new tab has no connections, so it greets
+    // Ada with hello and Ada offers afresh.
+    const stored = await grace.page.evaluate(() =>
+      sessionStorage.getItem("parley.session")
+    );
+    assert(stored, "no session in sessionStorage");
+    const second = await grace.browser.newPage("grace-2");
+    context.watch(second);
+    await second.goto(`${origin}/`);
+    await second.evaluate((value) => {
+      sessionStorage.setItem("parley.session", value);
+    }, stored);
+    await second.goto(`${origin}/r/${room}`);
+    await waitPhase(second, "call");
+    assert(await selfId(second) === graceId, "the second tab got another ID");
+    await waitShown(grace.page, '[role="alert"]', { text: "another tab" });
+    context.pass(
+      "the session moves to a second tab; the first says so and stops",
+    );
+
+    const blocked = await allowPlayback(second);
+    context.metrics.autoplayBlockedAfterResume = String(blocked);
+    await receivesAudioFromAll(second, 1);
+    await receivesAudioFromAll(ada.page, 1);
+    assert(
+      JSON.stringify(await listedPeers(ada.page)) === JSON.stringify([graceId]),
+      "Ada lists Grace more or less than once",
+    );
+    context.pass("hello: fresh connections both ways with the resumed tab");
+
+    // A reload: pagehide sends leave on unload, the new page resumes the
+    // same session with its token and says hello, and Grace offers afresh.
+    await ada.page.reload();
+    await waitPhase(ada.page, "call");
+    await allowPlayback(ada.page);
+    await receivesAudioFromAll(ada.page, 1);
+    await receivesAudioFromAll(second, 1);
+    const adaAfter = await selfId(ada.page);
+    await waitListed(second, [adaAfter]);
+    assert(adaAfter === adaId, `the reload got a new peer ID: ${adaAfter}`);
+    context.pass("a reloaded page resumes its peer ID and audio flows again");
+
+    // Relay only on a server without TURN cannot work: say so plainly.
+    await ada.page.setChecked("Private mode (relay only)", true);
+    await ada.page.reload();
+    await waitShown(ada.page, "li.person .warning", { text: "TURN server" });
+    context.pass(
+      "relay only without a TURN server says a TURN server is needed",
+    );
+  },
+};
+
+/**
+ * Drops every remote ICE candidate (trickled or in the SDP), as a browser
+ * does with candidates it cannot use, such as `.local` names nothing
+ * resolves: the connection gathers but never starts checking.
+ */
+const UNUSABLE_CANDIDATES = `(() => {
+  const proto = RTCPeerConnection.prototype;
+  proto.addIceCandidate = function () { return Promise.resolve(); };
+  const setRemote = proto.setRemoteDescription;
+  proto.setRemoteDescription = function (description) {
+    if (description && description.sdp) {
+      description = {
+        type: description.type,
+        sdp: description.sdp.split("\\r\\n")
+          .filter((line) => !line.startsWith("a=candidate"))
+          .join("\\r\\n"),
+      };
+    }
+    return setRemote.call(this, description);
+  };
+})();`;
+
+/**
+ * A connection that never starts checking: both sides show it failed, with
+ * a reason, within the connect timeout; one fresh connection is tried; and
+ * it ends failed for good rather than "connecting" forever.
+ */
+const unusableCandidates: Scenario = {
+  async run(context) {
+    await using stack = new AsyncDisposableStack();
+    const people = await launchAll(
+      context,
+      stack,
+      [ADA, GRACE],
+      UNUSABLE_CANDIDATES,
+    );
+    await joinAll(context, people);
+    for (const p of people) {
+      await waitShown(p.page, 'li.person[data-state="failed"] .warning', {
+        timeoutMs: 25_000,
+      });
+    }
+    context.pass(
+      "a connection that never starts checking shows as failed, with a reason, on both sides",
+    );
+    await eventually(
+      async () =>
+        (await Promise.all(people.map((p) => peerConnectionCount(p.page))))
+          .every((n) => n >= 2),
+      "a fresh connection on both sides (hello)",
+      { timeoutMs: 25_000, intervalMs: 200 },
+    );
+    context.pass("the recovery path ran: both sides made a fresh connection");
+    // The retry fails the same way; then it stays failed, and says why.
+    for (const p of people) {
+      await waitShown(p.page, 'li.person[data-state="failed"] .warning', {
+        text: "No direct connection is possible",
+        timeoutMs: 40_000,
+      });
+    }
+    const settled = await Promise.all(
+      people.map((p) => peerConnectionCount(p.page)),
+    );
+    await delay(15_000);
+    const later = await Promise.all(
+      people.map((p) => peerConnectionCount(p.page)),
+    );
+    assert(
+      JSON.stringify(later) === JSON.stringify(settled),
+      `connections kept being replaced: ${settled} -> ${later}`,
+    );
+    for (const p of people) {
+      assert(
+        await isShown(
+          p.page,
+          'li.person[data-state="failed"] .warning',
+          "No direct connection is possible",
+        ),
+        `${p.name} no longer shows the failure`,
+      );
+    }
+    context.pass(
+      "it ends failed for good with a plain reason (no TURN server), not connecting forever",
+    );
+  },
+};
+
+/** A browser without WebRTC (RTCPeerConnection undefined). */
+const NO_WEBRTC = `delete window.RTCPeerConnection;`;
+
+/** Without WebRTC the page says so once, before and after Join. */
+const noWebRtc: Scenario = {
+  async run(context) {
+    await using stack = new AsyncDisposableStack();
+    const [ada] = await launchAll(context, stack, [ADA], NO_WEBRTC);
+    const text = "cannot make voice calls";
+    const alerts = () =>
+      ada.page.evaluate(
+        (text) =>
+          [...document.querySelectorAll('[role="alert"]')].filter((el) =>
+            (el.textContent ?? "").includes(text)
+          ).length,
+        text,
+      );
+    await ada.page.goto(`${context.server.origin}/r/no-webrtc`);
+    await waitShown(ada.page, '[role="alert"]', { text });
+    assert(await alerts() === 1, `the alert shows ${await alerts()} times`);
+    await ada.page.click("button", "Join");
+    await delay(500);
+    await waitPhase(ada.page, "start");
+    assert(
+      await alerts() === 1,
+      `after Join the alert shows ${await alerts()} times`,
+    );
+    context.pass("without WebRTC one alert says so, before and after Join");
+  },
+};
+
+/**
+ * What Safari and iOS lack or refuse, emulated in Chromium: no setSinkId,
+ * no codec preferences or capabilities, an AudioContext that starts
+ * suspended, and play() refused until the user taps.
+ */
+const SAFARI_LIMITS = `(() => {
+  delete HTMLMediaElement.prototype.setSinkId;
+  delete RTCRtpTransceiver.prototype.setCodecPreferences;
+  delete RTCRtpSender.getCapabilities;
+  delete RTCRtpReceiver.getCapabilities;
+  const contexts = [];
+  Object.defineProperty(window, "__contexts", { value: contexts });
+  const NativeContext = window.AudioContext;
+  window.AudioContext = class extends NativeContext {
+    constructor(...args) {
+      super(...args);
+      contexts.push(this);
+      this.suspend();
+    }
+  };
+  let blocked = true;
+  const play = HTMLMediaElement.prototype.play;
+  HTMLMediaElement.prototype.play = function () {
+    if (blocked) {
+      return Promise.reject(new DOMException("needs a tap", "NotAllowedError"));
+    }
+    return play.call(this);
+  };
+  // Autoplay is refused the same way: an element that starts by itself
+  // is paused at once (media events reach a capturing listener).
+  document.addEventListener("play", (event) => {
+    if (blocked) event.target.pause();
+  }, true);
+  // The tap on the app's own button is the gesture that allows playback.
+  addEventListener("pointerdown", (event) => {
+    if (event.target?.textContent === "Play the others' audio") blocked = false;
+  }, true);
+})();`;
+
+const safari: Scenario = {
+  async run(context) {
+    await using stack = new AsyncDisposableStack();
+    const people = await launchAll(context, stack, [ADA, GRACE], SAFARI_LIMITS);
+    const [ada] = people;
+    await ada.page.goto(`${context.server.origin}/`);
+    assert(
+      await countOf(ada.page, "select") === 1 &&
+        !(await isShown(ada.page, "label", "Speaker")),
+      "the Speaker choice is shown without setSinkId",
+    );
+    context.pass("without setSinkId the Speaker choice is hidden");
+    await joinAll(context, people);
+    for (const p of people) {
+      await waitShown(p.page, "button", { text: "Play the others' audio" });
+      const attributes = await p.page.evaluate(() =>
+        [...document.querySelectorAll("audio[data-peer-id]")].map((el) =>
+          el.hasAttribute("autoplay") && el.hasAttribute("playsinline")
+        )
+      );
+      assert(
+        attributes.length === 1 && attributes[0],
+        `${p.name}: remote audio lacks autoplay or playsinline`,
+      );
+      const [before] = await inboundAudio(p.page);
+      await delay(1_000);
+      const [after] = await inboundAudio(p.page);
+      assert(
+        after.packetsReceived > before.packetsReceived &&
+          after.totalAudioEnergy === before.totalAudioEnergy,
+        `${p.name}: audio played although play() was refused`,
+      );
+    }
+    context.pass(
+      "with play() refused, packets arrive, nothing plays and the page offers a Play button; audio has autoplay and playsinline",
+    );
+    for (const p of people) {
+      await p.page.click("button", "Play the others' audio");
+    }
+    for (const p of people) await receivesAudioFromAll(p.page, 1);
+    for (const p of people) {
+      const states = await p.page.evaluate(() =>
+        (globalThis as unknown as { __contexts: AudioContext[] }).__contexts
+          .map((c) => c.state)
+      );
+      assert(
+        states.length > 0 && states.every((s) => s === "running"),
+        `${p.name}: AudioContext not resumed by the tap: ${states}`,
+      );
+    }
+    context.pass(
+      "the tap plays the audio and resumes the AudioContext; the call works without setCodecPreferences or getCapabilities",
+    );
+  },
+};
+
+/** Every scenario by the name `tests/e2e_test.ts` runs it with. */
+export const SCENARIOS: Record<string, Scenario> = {
+  "mesh": mesh,
+  "session": session,
+  "restart": restart(ADA, GRACE),
+  "relay": relay(ADA, GRACE),
+  "relay-refused": relayRefused,
+  "unusable-candidates": unusableCandidates,
+  "no-webrtc": noWebRtc,
+  "safari": safari,
+  "firefox-first": pair(FOX, GRACE),
+  "firefox-second": pair(ADA, FOX),
+  "firefox-firefox": pair(FOX, WREN),
+  "firefox-mesh": meshOf([ADA, FOX, LIN]),
+  "firefox-restart": restart(FOX, GRACE),
+  "firefox-relay": relay(ADA, FOX),
+};
