@@ -735,13 +735,25 @@ const safari: Scenario = {
         attributes.length === 1 && attributes[0],
         `${p.name}: remote audio lacks autoplay or playsinline`,
       );
+      // The button shows once the track arrives, which may be before ICE
+      // connects: wait for packets, and for the refused element to pause.
+      await eventually(
+        async () =>
+          (await inboundAudio(p.page))[0]?.packetsReceived > 0 &&
+          await p.page.evaluate(() =>
+            [...document.querySelectorAll("audio")].every((el) => el.paused)
+          ),
+        `${p.name}: packets arriving to a paused element`,
+      );
       const [before] = await inboundAudio(p.page);
       await delay(1_000);
       const [after] = await inboundAudio(p.page);
       assert(
         after.packetsReceived > before.packetsReceived &&
           after.totalAudioEnergy === before.totalAudioEnergy,
-        `${p.name}: audio played although play() was refused`,
+        `${p.name}: audio played although play() was refused: ${
+          JSON.stringify([before, after])
+        }`,
       );
     }
     context.pass(

@@ -192,10 +192,10 @@ export async function muteSilences(
     await attributeOf(speaker, "button.mute", "aria-pressed") === "true",
     `${speaker.label}: Mute is not pressed`,
   );
-  await delay(500);
+  await delay(1_000);
   const silent = await loudnessOver(listener, 1_500);
   await speaker.click("button", "Mute");
-  await delay(500);
+  await delay(1_000);
   const back = await loudnessOver(listener, 1_500);
   assert(loud > 0, `${listener.label} heard nothing before the mute`);
   assert(
