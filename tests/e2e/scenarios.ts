@@ -61,6 +61,7 @@ async function launch(
   initScript?: string,
 ): Promise<Joined> {
   const label = person.name.toLowerCase();
+  const started = performance.now();
   const browser = person.engine === "firefox"
     ? await launchFirefox(
       label,
@@ -78,6 +79,9 @@ async function launch(
       { initScript },
     );
   context.watch(browser.page);
+  context.metrics[`${person.name} (${person.engine}) launch ms`] = Math.round(
+    performance.now() - started,
+  );
   return { ...person, browser, page: browser.page };
 }
 
