@@ -470,6 +470,8 @@ export function parseArgs(
     values[spec.key] = parseValue(spec, raw.get(spec) ?? spec.default);
   }
   const config = values as unknown as Config;
+  checkOrigins(config.allowedOrigins);
+  checkRedisUrl(config.redisUrl);
   checkIceConfig(config);
   return { config, help, version };
 }
@@ -627,7 +629,32 @@ function checkIceConfig(config: Config): void {
     throw new ConfigError("TURN credentials are set but TURN_URLS is empty");
   }
   if (config.iceServersJson !== "") parseIceServersJson(config.iceServersJson);
-  if (config.redisUrl !== "" && !/^rediss?:\/\//.test(config.redisUrl)) {
+}
+
+/**
+ * Checks each `ALLOWED_ORIGINS` entry is an http(s) origin. An entry without
+ * a scheme would never match a browser's `Origin` header, so every page would
+ * get 403 with nothing said at start.
+ */
+function checkOrigins(origins: readonly string[]): void {
+  for (const entry of origins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      url = undefined;
+    }
+    if (url?.protocol !== "http:" && url?.protocol !== "https:") {
+      throw new ConfigError(
+        `Invalid ALLOWED_ORIGINS (--allowed-origins): "${entry}" is not an origin like https://example.com`,
+      );
+    }
+  }
+}
+
+/** Checks `REDIS_URL` names a Redis server, when it is set. */
+function checkRedisUrl(url: string): void {
+  if (url !== "" && !/^rediss?:\/\//.test(url)) {
     throw new ConfigError(
       "Invalid REDIS_URL (--redis-url): it must start with redis:// or rediss://",
     );

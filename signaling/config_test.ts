@@ -192,6 +192,21 @@ Deno.test("parseArgs() reads sizes with binary units and lists split on commas",
   assert.deepEqual(parseArgs({ STUN_URLS: "" }).config.stunUrls, []);
 });
 
+Deno.test("parseArgs() refuses an ALLOWED_ORIGINS entry that is not an http(s) origin, naming it", () => {
+  for (const entry of ["example.com", "example.com:443", "ftp://example.com"]) {
+    const message = errorOf({
+      ALLOWED_ORIGINS: `https://ok.example,${entry}`,
+    });
+    assert.match(message, /ALLOWED_ORIGINS/);
+    assert.ok(message.includes(`"${entry}"`), message);
+  }
+  assert.deepEqual(
+    parseArgs({ ALLOWED_ORIGINS: "http://localhost:8080,https://a.example" })
+      .config.allowedOrigins,
+    ["http://localhost:8080", "https://a.example"],
+  );
+});
+
 Deno.test("parseConfig() reads the environment only", () => {
   assert.equal(parseConfig({ PORT: "0" }).port, 0);
 });

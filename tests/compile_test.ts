@@ -56,11 +56,12 @@ function baseEnv(): Record<string, string> {
 async function runMain(
   cwd: string,
   args: string[],
+  env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...FLAGS, MAIN, ...args],
     cwd,
-    env: baseEnv(),
+    env: { ...baseEnv(), ...env },
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -101,6 +102,19 @@ Deno.test("main.ts --help under the compile permissions lists every option", asy
     );
   }
   assert.match(stdout, /environment variable/);
+});
+
+Deno.test("main.ts stops at start when an ALLOWED_ORIGINS entry has no scheme", async () => {
+  await using cwd = await tempDir();
+  const { code, stdout, stderr } = await runMain(cwd.path, [], {
+    ALLOWED_ORIGINS: "example.com",
+    PORT: "0",
+    DATABASE_URL: ":memory:",
+  });
+  assert.equal(code, 2, stdout + stderr);
+  assert.match(stderr, /ALLOWED_ORIGINS/);
+  assert.match(stderr, /"example\.com"/);
+  assert.doesNotMatch(stdout, /listening/);
 });
 
 Deno.test("main.ts --version under the compile permissions prints deno.json's version", async () => {
