@@ -379,6 +379,17 @@ export class Call {
       if (!applied && isOffer && remote.link === link) {
         await this.#connect(from, false).signal(data);
       }
+    }).catch((error) => {
+      // Without this catch one rejected step would stop every later signal
+      // from this peer for the rest of the call. The connection it was for
+      // is in an unknown state: start over with a fresh one of ours.
+      console.warn(`parley: signal from ${from} failed`, error);
+      if (this.#remotes.get(from) !== remote) return;
+      try {
+        this.#connect(from, true);
+      } catch (retryError) {
+        console.warn(`parley: reconnecting to ${from} failed`, retryError);
+      }
     });
   }
 

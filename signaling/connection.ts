@@ -36,6 +36,12 @@ export interface ClientHooks {
  */
 const RATE_LIMIT_STREAK_CLOSE = 50;
 
+/**
+ * Frames held while a join or leave waits on the store. A page sends its
+ * join and then at most an ICE trickle; more than this is refused.
+ */
+const BACKLOG_LIMIT = 64;
+
 /** One WebSocket's protocol state. */
 export class Connection {
   readonly #hub: Hub;
@@ -93,14 +99,38 @@ export class Connection {
     return this.#closed;
   }
 
-  /** Handles a text frame (a string) or a binary frame (`null`). */
+  /**
+   * Handles a text frame (a string) or a binary frame (`null`). The size and
+   * rate checks run as a frame arrives, even while a join or leave waits on
+   * the store; only frames that pass them wait in the bounded backlog.
+   */
   receive(raw: string | null): void {
     if (this.#closed) return;
+    if (!this.#admit(raw)) return;
     if (this.#busy) {
+      if (this.#backlog.length >= BACKLOG_LIMIT) {
+        this.#rateLimited("Too many messages while joining; slow down");
+        return;
+      }
       this.#backlog.push(raw);
       return;
     }
     this.#handle(raw);
+  }
+
+  /** The checks every frame passes on arrival; false if it was refused. */
+  #admit(raw: string | null): boolean {
+    if (raw === null) return true;
+    if (exceedsUtf8Bytes(raw, this.#options.maxMessageBytes)) {
+      this.close(CLOSE.tooLarge);
+      return false;
+    }
+    if (!this.#messages.take()) {
+      this.#rateLimited("Too many messages; slow down");
+      return false;
+    }
+    this.#refusedStreak = 0;
+    return true;
   }
 
   /** The socket closed, whoever closed it. Idempotent. */
@@ -179,15 +209,6 @@ export class Connection {
           "Binary frames are not supported; send JSON text",
         );
       }
-      if (exceedsUtf8Bytes(raw, this.#options.maxMessageBytes)) {
-        this.close(CLOSE.tooLarge);
-        return;
-      }
-      if (!this.#messages.take()) {
-        this.#rateLimited("Too many messages; slow down");
-        return;
-      }
-      this.#refusedStreak = 0;
       const msg = parseClientMessage(raw);
       ref = msg.ref;
       this.#options.inspect(msg);

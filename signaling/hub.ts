@@ -77,6 +77,17 @@ export interface HubOptions {
   pingIntervalMs?: number;
   /** Most rows one sweep step removes. @default {200} */
   sweepBatch?: number;
+  /**
+   * How often, at most, a sweep also checks each loaded room against the
+   * store (with a bus only), so a member whose `left` event was lost goes
+   * within this bound. @default {10_000}
+   */
+  reconcileIntervalMs?: number;
+  /**
+   * Failed store writes kept for retry; past it the oldest is given up.
+   * @default {1000}
+   */
+  retryLimit?: number;
   /** A socket whose send buffer passes this is closed. @default {1_048_576} */
   maxBufferedBytes?: number;
   /** Sustained messages per second per socket. @default {50} */
@@ -154,6 +165,12 @@ export class Hub {
   readonly #pins = new Map<string, number>();
   /** Store writes that failed and are retried on each sweep. */
   #retries: (() => Promise<unknown>)[] = [];
+  /**
+   * Per loaded room, bumped on every membership change: a reconciliation
+   * whose store read raced with a change is dropped, not applied.
+   */
+  readonly #versions = new Map<string, number>();
+  #reconciledAt = 0;
   #closed = false;
   readonly stats: HubStats = {
     connections: 0,
@@ -180,6 +197,8 @@ export class Hub {
       maxMessageBytes: 65_536,
       pingIntervalMs: 20_000,
       sweepBatch: 200,
+      reconcileIntervalMs: 10_000,
+      retryLimit: 1000,
       maxBufferedBytes: 1_048_576,
       messageRate: 50,
       messageBurst: 200,
@@ -198,7 +217,9 @@ export class Hub {
       roomEvent: (roomId, event) => this.#roomEvent(roomId, event),
       undeliverable: (peerId, text, hops, instanceId) =>
         this.#enqueue(peerId, text, hops, undefined, instanceId),
+      resync: () => void this.#reconcileAll(),
     });
+    this.#reconciledAt = this.#options.now();
   }
 
   /** This instance's latencies and counts by code. */
@@ -263,7 +284,7 @@ export class Hub {
     const retries = this.#retries;
     this.#retries = [];
     for (const retry of retries) {
-      await retry().catch(() => this.#retries.push(retry));
+      await retry().catch(() => this.#retry(retry));
     }
     const o = this.#options;
     const result = await this.#store.sweep(o.now(), {
@@ -271,10 +292,40 @@ export class Hub {
       roomTtlMs: o.roomTtlMs,
       batch: o.sweepBatch,
     });
+    // The store hands each expired peer out once: from here on every one is
+    // announced, whatever fails for another.
     for (const { peerId, roomId } of result.peers) {
-      const room = await this.#loadRoom(roomId);
-      const session = room.get(peerId);
-      if (session?.conn) {
+      this.#expire(peerId, roomId);
+      o.log.debug("peer.expired", { peer: peerId });
+    }
+    if (
+      this.#bus && o.now() - this.#reconciledAt >= o.reconcileIntervalMs
+    ) {
+      await this.#reconcileAll();
+    }
+    if (result.peers.length || result.rooms.length) {
+      o.log.info("sweep", {
+        peers: result.peers.length,
+        rooms: result.rooms.length,
+      });
+    }
+  }
+
+  /** Store writes waiting for a retry. */
+  get pendingWrites(): number {
+    return this.#retries.length;
+  }
+
+  /**
+   * Announces a peer the sweep removed from the store. A room loaded here
+   * knows it; for one that is not, the other instances hear it on the bus
+   * and the away members find it in their queues.
+   */
+  #expire(peerId: string, roomId: string): void {
+    const room = this.#rooms.get(roomId);
+    const session = room?.get(peerId);
+    if (session) {
+      if (session.conn) {
         // Gone from the store while connected here (its row was swept in
         // the moment it resumed): end the socket so the client joins again.
         const conn = session.conn;
@@ -283,12 +334,89 @@ export class Hub {
       }
       this.#removeMember(roomId, peerId, true);
       this.#unloadIfIdle(roomId);
-      o.log.debug("peer.expired", { peer: peerId });
+      return;
     }
-    if (result.peers.length || result.rooms.length) {
-      o.log.info("sweep", {
-        peers: result.peers.length,
-        rooms: result.rooms.length,
+    this.#bus?.publish(roomId, { kind: "left", peerId });
+    const text = encode({ type: "peer-left", peerId });
+    const tellAway = async () => {
+      for (const record of await this.#store.listPeers(roomId)) {
+        if (record.awaySince !== null) this.#enqueue(record.peerId, text, 0);
+      }
+    };
+    tellAway().catch((error) => {
+      this.#options.log.warn("sweep.announce_failed", {
+        room: roomId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      this.#retry(tellAway);
+    });
+  }
+
+  /**
+   * Checks every loaded room against the store: members the store no longer
+   * has leave (their `left` was lost), members it has that this instance
+   * missed join. Runs on a bus reconnect and every `reconcileIntervalMs`.
+   */
+  async #reconcileAll(): Promise<void> {
+    this.#reconciledAt = this.#options.now();
+    for (const roomId of [...this.#rooms.keys()]) {
+      try {
+        await this.#reconcile(roomId);
+      } catch (error) {
+        this.#options.log.warn("reconcile.failed", {
+          room: roomId,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+  }
+
+  async #reconcile(roomId: string): Promise<void> {
+    const room = this.#rooms.get(roomId);
+    if (!room) return;
+    const version = this.#versions.get(roomId);
+    const records = await this.#store.listPeers(roomId);
+    // A change while the store answered: its view may be older than ours.
+    if (this.#rooms.get(roomId) !== room) return;
+    if (this.#versions.get(roomId) !== version) return;
+    const stored = new Map(records.map((r) => [r.peerId, r]));
+    for (const [peerId, session] of room) {
+      if (session.conn || session.pending || stored.has(peerId)) continue;
+      this.#options.log.info("reconcile.left", { room: roomId, peer: peerId });
+      this.#removeMember(roomId, peerId, false);
+    }
+    for (const record of records) {
+      const session = room.get(record.peerId);
+      const instanceId = record.awaySince === null
+        ? record.instanceId ?? null
+        : null;
+      if (session) {
+        if (!session.conn && !session.pending) session.instanceId = instanceId;
+        continue;
+      }
+      this.#options.log.info("reconcile.joined", {
+        room: roomId,
+        peer: record.peerId,
+      });
+      const added = this.#sessionOf(record, instanceId);
+      room.set(record.peerId, added);
+      this.#tellRoom(
+        room,
+        encode({ type: "peer-joined", peerId: added.peerId, name: added.name }),
+        added,
+        false,
+      );
+    }
+    this.#unloadIfIdle(roomId);
+  }
+
+  /** Keeps a failed store write for the next sweeps, within `retryLimit`. */
+  #retry(write: () => Promise<unknown>): void {
+    this.#retries.push(write);
+    if (this.#retries.length > this.#options.retryLimit) {
+      this.#retries.shift();
+      this.#options.log.error("store.retry_dropped", {
+        limit: this.#options.retryLimit,
       });
     }
   }
@@ -349,6 +477,7 @@ export class Hub {
     };
     const others = [...room.values()];
     room.set(peerId, session);
+    this.#touch(msg.room);
     this.#sessions.set(peerId, session);
     this.stats.joins++;
     this.#attach(conn, session, token, false, others, msg.ref);
@@ -394,13 +523,19 @@ export class Hub {
       target.conn.send(text);
       return;
     }
-    this.#deliver(target, text, 0, () =>
+    this.#deliver(target, text, 0, (status) =>
       conn.reportError(
-        new ProtocolError(
-          "queue-full",
-          `Peer "${target.peerId}" is away and its queue is full`,
-          msg.ref,
-        ),
+        status === "full"
+          ? new ProtocolError(
+            "queue-full",
+            `Peer "${target.peerId}" is away and its queue is full`,
+            msg.ref,
+          )
+          : new ProtocolError(
+            "unknown-peer",
+            `No peer "${target.peerId}" in this room`,
+            msg.ref,
+          ),
         msg.ref,
       ));
   }
@@ -492,6 +627,7 @@ export class Hub {
     if (!session) {
       session = this.#sessionOf(record, null);
       room.set(session.peerId, session);
+      this.#touch(record.roomId);
     }
     if (session.conn && session.conn !== conn) {
       // The newer socket wins (a second tab, or a socket thought dead).
@@ -573,7 +709,7 @@ export class Hub {
     session: Session,
     text: string,
     hops: number,
-    onFull?: () => void,
+    onFail?: (status: "full" | "gone") => void,
   ): void {
     if (session.conn) {
       session.conn.send(text);
@@ -585,7 +721,7 @@ export class Hub {
     ) {
       this.#bus.sendToPeer(session.instanceId, session.peerId, text, hops);
     } else {
-      this.#enqueue(session.peerId, text, hops, onFull);
+      this.#enqueue(session.peerId, text, hops, onFail);
     }
   }
 
@@ -593,14 +729,22 @@ export class Hub {
     peerId: string,
     text: string,
     hops: number,
-    onFull?: () => void,
+    onFail?: (status: "full" | "gone") => void,
     unreachable?: string,
   ): void {
     const limit = this.#options.queueLimit;
     this.#store.enqueue(peerId, text, limit, unreachable).then(
       (result) => {
         if (result.status === "full") {
-          onFull?.();
+          onFail?.("full");
+        } else if (result.status === "gone") {
+          onFail?.("gone");
+          // The store removed it and the `left` never reached us: a ghost.
+          const ghost = this.#sessions.get(peerId);
+          if (ghost && !ghost.conn && !ghost.pending) {
+            this.#removeMember(ghost.roomId, peerId, false);
+            this.#unloadIfIdle(ghost.roomId);
+          }
         } else if (result.status === "present") {
           const here = this.#sessions.get(peerId);
           if (result.instanceId === this.#instanceId) {
@@ -617,7 +761,7 @@ export class Hub {
           peer: peerId,
           error: error instanceof Error ? error.message : String(error),
         });
-        onFull?.();
+        onFail?.("full");
       },
     );
   }
@@ -651,6 +795,7 @@ export class Hub {
     const session = room?.get(peerId);
     if (!room || !session) return;
     room.delete(peerId);
+    this.#touch(roomId);
     this.#sessions.delete(peerId);
     this.#tellRoom(
       room,
@@ -669,6 +814,7 @@ export class Hub {
       if (session.conn || session.pending) return;
     }
     this.#rooms.delete(roomId);
+    this.#versions.delete(roomId);
     for (const peerId of room.keys()) this.#sessions.delete(peerId);
     this.#bus?.unfollow(roomId);
   }
@@ -735,7 +881,14 @@ export class Hub {
       return;
     }
     const room = this.#rooms.get(roomId);
-    if (room) this.#applyEvent(roomId, room, event);
+    if (room) {
+      this.#touch(roomId);
+      this.#applyEvent(roomId, room, event);
+    }
+  }
+
+  #touch(roomId: string): void {
+    this.#versions.set(roomId, (this.#versions.get(roomId) ?? 0) + 1);
   }
 
   #applyEvent(
@@ -799,7 +952,7 @@ export class Hub {
       this.#options.log.warn("store.write_failed", {
         error: error instanceof Error ? error.message : String(error),
       });
-      this.#retries.push(write);
+      this.#retry(write);
     }
   }
 }

@@ -20,6 +20,9 @@ const WATCHDOG_MS = 1000;
 /** How long a shutdown waits for clients to finish their close handshake. */
 const SOCKET_DRAIN_MS = 2000;
 
+/** Sweeps between checks of the loaded rooms against the store. */
+const RECONCILE_SWEEPS = 10;
+
 /** What {@linkcode startServer} needs besides the configuration. */
 export interface ServerDeps {
   store: RoomStore;
@@ -71,6 +74,8 @@ export async function startServer(
     maxMessageBytes: config.maxMessageBytes,
     pingIntervalMs: config.pingIntervalMs,
     sweepBatch: config.sweepBatch,
+    // A member whose `left` event was lost goes within ten sweeps.
+    reconcileIntervalMs: config.sweepIntervalMs * RECONCILE_SWEEPS,
     maxBufferedBytes: config.maxBufferedBytes,
     messageRate: config.messageRate,
     messageBurst: config.messageBurst,

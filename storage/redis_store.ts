@@ -193,7 +193,8 @@ export class RedisStore implements RoomStore, Bus {
   readonly #prefix: string;
   readonly #options: Required<Omit<RedisStoreOptions, "onStateChange">>;
   readonly #onStateChange?: RedisStoreOptions["onStateChange"];
-  readonly #rooms = new Set<string>();
+  /** Rooms followed, or being subscribed to, by their subscription. */
+  readonly #rooms = new Map<string, Promise<void>>();
   #handlers?: BusHandlers;
   #heartbeat?: ReturnType<typeof setInterval>;
   #probe?: ReturnType<typeof setInterval>;
@@ -463,15 +464,23 @@ export class RedisStore implements RoomStore, Bus {
     this.#client.publish(this.#roomChannel(roomId), message).catch(() => {});
   }
 
-  async follow(roomId: string): Promise<void> {
-    if (this.#rooms.has(roomId)) return;
-    this.#rooms.add(roomId);
-    await this.#run(() =>
-      this.#sub.subscribe(
-        this.#roomChannel(roomId),
-        (m, channel) => this.#fromRoom(m, channel),
-      )
-    );
+  follow(roomId: string): Promise<void> {
+    let following = this.#rooms.get(roomId);
+    if (!following) {
+      // A failed subscribe leaves the room unfollowed, so the next load of
+      // the room subscribes again instead of trusting a dead subscription.
+      following = this.#run(() =>
+        this.#sub.subscribe(
+          this.#roomChannel(roomId),
+          (m, channel) => this.#fromRoom(m, channel),
+        )
+      ).catch((error) => {
+        if (this.#rooms.get(roomId) === following) this.#rooms.delete(roomId);
+        throw error;
+      });
+      this.#rooms.set(roomId, following);
+    }
+    return following;
   }
 
   unfollow(roomId: string): void {
@@ -537,7 +546,7 @@ export class RedisStore implements RoomStore, Bus {
       .catch(() => {});
     const silentMs = now - this.#lastProbeAt;
     if (this.#connected && silentMs > this.#options.probeIntervalMs * 3) {
-      this.#resubscribe().catch(() => {});
+      this.#resubscribe().then(() => this.#handlers?.resync(), () => {});
     }
     this.#stateChanged();
   }
@@ -548,7 +557,7 @@ export class RedisStore implements RoomStore, Bus {
       this.#instanceChannel(this.instanceId),
       (m) => this.#fromInstanceChannel(m),
     );
-    for (const roomId of this.#rooms) {
+    for (const roomId of this.#rooms.keys()) {
       await this.#sub.subscribe(
         this.#roomChannel(roomId),
         (m, channel) => this.#fromRoom(m, channel),
@@ -559,8 +568,10 @@ export class RedisStore implements RoomStore, Bus {
   #stateChanged(): void {
     const connected = this.#client.isReady && this.#sub.isReady;
     if (connected && !this.#connected) {
-      // Back after an outage: say we are alive before anyone sweeps us.
+      // Back after an outage: say we are alive before anyone sweeps us,
+      // and let the hub check what it missed.
       this.#beat().catch(() => {});
+      this.#handlers?.resync();
     }
     this.#connected = connected;
     this.#onStateChange?.({ connected, healthy: this.healthy });
