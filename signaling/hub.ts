@@ -295,7 +295,7 @@ export class Hub {
     // The store hands each expired peer out once: from here on every one is
     // announced, whatever fails for another.
     for (const { peerId, roomId } of result.peers) {
-      this.#expire(peerId, roomId);
+      await this.#expire(peerId, roomId);
       o.log.debug("peer.expired", { peer: peerId });
     }
     if (
@@ -321,7 +321,7 @@ export class Hub {
    * knows it; for one that is not, the other instances hear it on the bus
    * and the away members find it in their queues.
    */
-  #expire(peerId: string, roomId: string): void {
+  async #expire(peerId: string, roomId: string): Promise<void> {
     const room = this.#rooms.get(roomId);
     const session = room?.get(peerId);
     if (session) {
@@ -343,13 +343,15 @@ export class Hub {
         if (record.awaySince !== null) this.#enqueue(record.peerId, text, 0);
       }
     };
-    tellAway().catch((error) => {
+    try {
+      await tellAway();
+    } catch (error) {
       this.#options.log.warn("sweep.announce_failed", {
         room: roomId,
         error: error instanceof Error ? error.message : String(error),
       });
       this.#retry(tellAway);
-    });
+    }
   }
 
   /**

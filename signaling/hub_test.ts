@@ -6,6 +6,7 @@ import {
   type PeerSocket,
 } from "./hub.ts";
 import { SqliteStore } from "../storage/sqlite_store.ts";
+import { StoreUnavailableError } from "../storage/mod.ts";
 
 /** A PeerSocket that records what the hub sends and how it closes. */
 class FakeSocket implements PeerSocket {
@@ -38,12 +39,16 @@ function settle(): Promise<void> {
 }
 
 class Fixture implements Disposable {
-  readonly store = new SqliteStore(":memory:");
+  readonly store: SqliteStore;
   readonly hub: Hub;
   readonly sockets: FakeSocket[] = [];
   time = 1_700_000_000_000;
 
-  constructor(options: HubOptions = {}) {
+  constructor(
+    options: HubOptions = {},
+    store: SqliteStore = new SqliteStore(":memory:"),
+  ) {
+    this.store = store;
     this.hub = new Hub(this.store, { now: () => this.time, ...options });
   }
 
@@ -347,4 +352,157 @@ Deno.test("Hub keeps a peer that left on unload resumable for the unload grace o
     await settle();
     store.close();
   }
+});
+
+/** A SQLite store whose calls can be held or made to fail, by name. */
+class FaultyStore extends SqliteStore {
+  /** Calls that fail with StoreUnavailableError while listed. */
+  readonly failing = new Set<string>();
+  /** While set, addPeer waits for it. */
+  gate?: Promise<void>;
+
+  constructor() {
+    super(":memory:");
+  }
+
+  #fault(name: string): void {
+    if (this.failing.has(name)) {
+      throw new StoreUnavailableError(`${name} failed (test)`);
+    }
+  }
+
+  override async addPeer(
+    ...args: Parameters<SqliteStore["addPeer"]>
+  ): ReturnType<SqliteStore["addPeer"]> {
+    await this.gate;
+    this.#fault("addPeer");
+    return await super.addPeer(...args);
+  }
+
+  override async listPeers(roomId: string) {
+    this.#fault(`listPeers:${roomId}`);
+    return await super.listPeers(roomId);
+  }
+
+  override async setAway(peerId: string, since: number, instanceId: string) {
+    this.#fault("setAway");
+    return await super.setAway(peerId, since, instanceId);
+  }
+}
+
+Deno.test("Connection checks frame size as frames arrive while a join waits on the store", async () => {
+  const store = new FaultyStore();
+  using f = new Fixture({ maxMessageBytes: 1024 }, store);
+  const { promise: gate, resolve: open } = Promise.withResolvers<void>();
+  store.gate = gate;
+  const s = f.socket();
+  s.conn?.receive(JSON.stringify({ type: "join", room: "r" }));
+  s.conn?.receive(" ".repeat(2048));
+  await settle();
+  // Closed at once, not when the join is done.
+  assert.deepEqual(s.closedWith, { code: 4502, reason: "too-large" });
+  open();
+  await settle();
+});
+
+Deno.test("Connection bounds the backlog while a join waits on the store and refuses the rest", async () => {
+  const store = new FaultyStore();
+  using f = new Fixture({ messageBurst: 1000 }, store);
+  const { promise: gate, resolve: open } = Promise.withResolvers<void>();
+  store.gate = gate;
+  const s = f.socket();
+  s.conn?.receive(JSON.stringify({ type: "join", room: "r" }));
+  for (let i = 0; i < 100; i++) {
+    s.conn?.receive(JSON.stringify({ type: "ping", ref: i }));
+  }
+  await settle();
+  // Refused as they arrived: the join is still waiting.
+  const refused = s.take();
+  assert.ok(refused.length > 0, "frames over the bound are refused at once");
+  assert.ok(refused.every((m) => m.code === "rate-limited"));
+  open();
+  await settle();
+  await settle();
+  const after = s.take();
+  assert.equal(after[0].type, "joined");
+  const pongs = after.filter((m) => m.type === "pong");
+  assert.equal(pongs.length + refused.length, 100);
+  // The backlog kept the first frames, in order.
+  assert.deepEqual(pongs.map((m) => m.ref), pongs.map((_, i) => i));
+});
+
+Deno.test("Connection counts frames against the rate limit as they arrive during a join", async () => {
+  const store = new FaultyStore();
+  using f = new Fixture({ messageBurst: 5, messageRate: 1 }, store);
+  const { promise: gate, resolve: open } = Promise.withResolvers<void>();
+  store.gate = gate;
+  const s = f.socket();
+  s.conn?.receive(JSON.stringify({ type: "join", room: "r" }));
+  for (let i = 0; i < 10; i++) {
+    s.conn?.receive(JSON.stringify({ type: "ping", ref: i }));
+  }
+  await settle();
+  assert.equal(
+    s.take().filter((m) => m.code === "rate-limited").length,
+    6,
+    "the join and four pings fit the burst of 5",
+  );
+  open();
+  await settle();
+});
+
+Deno.test("Hub.sweep() announces every removed peer even when loading one room fails", async () => {
+  const store = new FaultyStore();
+  using f = new Fixture({ resumeGraceMs: 1000 }, store);
+  // Two rooms, each with a peer about to expire and one away for less long.
+  const rooms = ["r1", "r2"];
+  const expiring: string[] = [];
+  const staying: { token: string; peerId: string }[] = [];
+  for (const room of rooms) {
+    const a = await f.joined(room);
+    const b = await f.joined(room);
+    expiring.push(a.peerId);
+    staying.push(b);
+    f.drop(a.socket);
+  }
+  await settle();
+  f.time += 500;
+  for (let i = 0; i < f.sockets.length; i++) {
+    if (i % 2 === 1) f.drop(f.sockets[i]);
+  }
+  await settle();
+  f.time += 600;
+  store.failing.add("listPeers:r1");
+  await f.hub.sweep();
+  assert.equal(f.hub.pendingWrites, 1, "r1's announcement waits for a retry");
+  store.failing.clear();
+  await f.hub.sweep();
+  assert.equal(f.hub.pendingWrites, 0);
+  // Each staying peer finds the peer-left of its room's expired peer queued.
+  for (const [i, b] of staying.entries()) {
+    const again = f.socket();
+    await f.send(again, { type: "join", room: rooms[i], token: b.token });
+    const [joined, ...queued] = again.take();
+    assert.equal(joined.resumed, true, JSON.stringify(joined));
+    assert.deepEqual(
+      queued.filter((m) => m.type === "peer-left").map((m) => m.peerId),
+      [expiring[i]],
+      rooms[i],
+    );
+  }
+});
+
+Deno.test("Hub keeps at most retryLimit failed writes, giving up the oldest", async () => {
+  const store = new FaultyStore();
+  using f = new Fixture({ retryLimit: 3 }, store);
+  store.failing.add("setAway");
+  for (let i = 0; i < 5; i++) {
+    const a = await f.joined(`r${i}`);
+    f.drop(a.socket);
+  }
+  await settle();
+  assert.equal(f.hub.pendingWrites, 3);
+  store.failing.clear();
+  await f.hub.sweep();
+  assert.equal(f.hub.pendingWrites, 0);
 });
