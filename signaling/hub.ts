@@ -37,7 +37,13 @@ import type { IceServerList } from "./ice_servers.ts";
 import { type Logger, SILENT_LOGGER } from "./log.ts";
 import { type ClientHooks, Connection } from "./connection.ts";
 import { Metrics } from "./metrics.ts";
-import type { Bus, PeerRecord, RoomEvent, RoomStore } from "../storage/mod.ts";
+import {
+  type Bus,
+  type PeerRecord,
+  type RoomEvent,
+  type RoomStore,
+  StoreUnavailableError,
+} from "../storage/mod.ts";
 
 export type { ClientHooks } from "./connection.ts";
 export { Connection } from "./connection.ts";
@@ -951,9 +957,14 @@ export class Hub {
     try {
       await write();
     } catch (error) {
-      this.#options.log.warn("store.write_failed", {
-        error: error instanceof Error ? error.message : String(error),
-      });
+      if (!(error instanceof StoreUnavailableError)) {
+        // A bug, not an outage: retrying would only repeat it.
+        this.#options.log.error("store.write_failed", {
+          error: error instanceof Error ? error.stack : String(error),
+        });
+        return;
+      }
+      this.#options.log.warn("store.write_failed", { error: error.message });
       this.#retry(write);
     }
   }

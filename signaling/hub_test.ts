@@ -7,6 +7,7 @@ import {
 } from "./hub.ts";
 import { SqliteStore } from "../storage/sqlite_store.ts";
 import { StoreUnavailableError } from "../storage/mod.ts";
+import { DatabaseSync } from "node:sqlite";
 
 /** A PeerSocket that records what the hub sends and how it closes. */
 class FakeSocket implements PeerSocket {
@@ -505,4 +506,38 @@ Deno.test("Hub keeps at most retryLimit failed writes, giving up the oldest", as
   store.failing.clear();
   await f.hub.sweep();
   assert.equal(f.hub.pendingWrites, 0);
+});
+
+Deno.test("Hub answers internal and logs the stack when the store fails with a bug, not an outage", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley-hub-" });
+  const logged: { level: string; event: string; error?: unknown }[] = [];
+  const record = (level: string) => (event: string, fields = {}) =>
+    logged.push({ level, event, ...fields });
+  const log = {
+    debug: record("debug"),
+    info: record("info"),
+    warn: record("warn"),
+    error: record("error"),
+  };
+  try {
+    const path = `${dir}/p.db`;
+    using f = new Fixture({ log }, new SqliteStore(path));
+    // Another hand breaks the schema: every join now hits a missing table.
+    const other = new DatabaseSync(path);
+    other.exec("DROP TABLE peers");
+    other.close();
+    const s = f.socket();
+    await f.send(s, { type: "join", room: "r", ref: 1 });
+    assert.deepEqual(s.take().map((m) => [m.type, m.code, m.ref]), [[
+      "error",
+      "internal",
+      1,
+    ]]);
+    const errors = logged.filter((l) => l.level === "error");
+    assert.equal(errors.length, 1, JSON.stringify(logged));
+    assert.match(String(errors[0].error), /no such table: peers\n\s+at /);
+    assert.ok(!logged.some((l) => l.event === "store.unavailable"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
