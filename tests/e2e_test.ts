@@ -1,7 +1,7 @@
 /**
  * End-to-end tests of the browser client: real headless Chromium with fake
  * microphones, the real server, real WebRTC, all inside a fresh network and
- * PID namespace that only has loopback (see `/work/shared/E2E.md`). Each
+ * PID namespace that only has loopback (see `tests/e2e/README.md`). Each
  * test runs one scenario of `tests/e2e/scenario.ts` in its own namespace and
  * checks what it reports; the namespace's PID 1 takes every browser and
  * server with it when it exits.

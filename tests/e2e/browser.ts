@@ -1,6 +1,6 @@
 /**
  * Headless Chromium for the end-to-end scenarios, launched the way
- * `/work/shared/E2E.md` proves works here: the Debian binary, our own flag
+ * `tests/e2e/README.md` describes: the Debian binary, our own flag
  * list, a fake microphone playing a WAV tone, and an init script that
  * records every RTCPeerConnection so the test can read `getStats()` without
  * any app internals.

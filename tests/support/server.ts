@@ -4,7 +4,7 @@
  * - {@linkcode startTestServer}: in this process on port 0, with any
  *   {@linkcode RoomStore} (the `store` factory), an injectable clock and the
  *   hub at hand. Integration scenarios take a {@linkcode StoreBackend}, so the
- *   same scenarios can run against SQLite and, later, Redis.
+ *   same scenarios run against SQLite and Redis.
  * - {@linkcode spawnServer}: `main.ts` as a real process in its own process
  *   group, configured through the environment, for restarts and signals.
  *
