@@ -735,3 +735,9 @@ export function databasePath(url: string): string {
     `Invalid DATABASE_URL: "${url}" is not file:PATH, file:///PATH or :memory:`,
   );
 }
+
+/**
+ * Every option at its default, parsed from the table above: the one place
+ * defaults live. Modules that take options fall back to these.
+ */
+export const DEFAULTS: Readonly<Config> = Object.freeze(parseArgs({}).config);

@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  type ClientMessage,
   CLOSE,
   type CloseCode,
   encode,
@@ -16,11 +17,68 @@ import {
   type JoinMessage,
   parseClientMessage,
   ProtocolError,
+  type Ref,
   type ServerMessage,
+  type SignalMessage,
 } from "./protocol.ts";
 import { TokenBucket } from "./limits.ts";
-import type { Hub, PeerSocket, ResolvedHubOptions, Session } from "./hub.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import { StoreUnavailableError } from "../storage/mod.ts";
+
+/** The connection's view of a WebSocket: what it sends and how it closes. */
+export interface PeerSocket {
+  /** Sends one text frame. */
+  send(text: string): void;
+  /** Closes the socket; later calls do nothing. */
+  close(code: number, reason: string): void;
+  /** Bytes queued for sending and not yet written to the network. */
+  readonly bufferedAmount: number;
+}
+
+/** What a connection holds while joined: the host's session record. */
+export interface BoundSession {
+  /** The connection holding the session, while one does. */
+  conn?: unknown;
+}
+
+/**
+ * What a connection needs from the room logic (the hub implements it). A
+ * method may throw a {@linkcode ProtocolError} for the client.
+ */
+export interface ConnectionHost<S extends BoundSession> {
+  /** Handles a join (new or resume); attaches a session on success. */
+  join(conn: Connection<S>, msg: JoinMessage): Promise<void>;
+  /** Handles `leave` of the attached session. */
+  leave(conn: Connection<S>, unload: boolean): Promise<void>;
+  /** Relays a signal from the attached session. */
+  relay(conn: Connection<S>, raw: string, msg: SignalMessage): void;
+  /** Fresh ICE servers for the attached session. */
+  iceServers(conn: Connection<S>, ref: Ref | undefined): ServerMessage;
+  /** The socket of a joined session closed without `leave`. */
+  dropped(session: S): void;
+  /** The socket closed; the connection is done. */
+  closed(conn: Connection<S>): void;
+}
+
+/** The limits and hooks of one connection. */
+export interface ConnectionOptions {
+  readonly errorBudget: number;
+  readonly joinTimeoutMs: number;
+  readonly maxMessageBytes: number;
+  readonly maxBufferedBytes: number;
+  readonly messageRate: number;
+  readonly messageBurst: number;
+  readonly candidateBurst: number;
+  readonly maxSdpBytes: number;
+  readonly maxCandidateBytes: number;
+  /** Sees every parsed message first (a test hook). */
+  readonly inspect: (msg: ClientMessage) => void;
+  readonly now: () => number;
+  readonly log: Logger;
+  /** Where errors, closes and latencies are counted. */
+  readonly metrics: Metrics;
+}
 
 /** What a connection may ask about the client address behind it. */
 export interface ClientHooks {
@@ -43,16 +101,16 @@ const RATE_LIMIT_STREAK_CLOSE = 50;
 const BACKLOG_LIMIT = 64;
 
 /** One WebSocket's protocol state. */
-export class Connection {
-  readonly #hub: Hub;
+export class Connection<S extends BoundSession = BoundSession> {
+  readonly #host: ConnectionHost<S>;
   readonly #socket: PeerSocket;
-  readonly #options: ResolvedHubOptions;
+  readonly #options: ConnectionOptions;
   readonly #client: ClientHooks;
   readonly #messages: TokenBucket;
   readonly #candidates: TokenBucket;
   readonly #joins: TokenBucket;
   #refusedStreak = 0;
-  #session?: Session;
+  #session?: S;
   #budget: number;
   #busy = false;
   #backlog: (string | null)[] = [];
@@ -62,12 +120,12 @@ export class Connection {
   #closeTimer?: ReturnType<typeof setTimeout>;
 
   constructor(
-    hub: Hub,
+    host: ConnectionHost<S>,
     socket: PeerSocket,
-    options: ResolvedHubOptions,
-    client: ClientHooks = {},
+    options: ConnectionOptions & { client?: ClientHooks },
   ) {
-    this.#hub = hub;
+    this.#host = host;
+    const client = options.client ?? {};
     this.#socket = socket;
     this.#options = options;
     this.#client = client;
@@ -89,8 +147,8 @@ export class Connection {
     this.#armJoinTimer();
   }
 
-  /** @internal The joined session, if any. */
-  get session(): Session | undefined {
+  /** The joined session, if any. */
+  get session(): S | undefined {
     return this.#session;
   }
 
@@ -141,11 +199,11 @@ export class Connection {
     this.#closed = true;
     clearTimeout(this.#joinTimer);
     this.#backlog = [];
-    this.#hub.forget(this);
+    this.#host.closed(this);
     const session = this.#session;
     if (session) {
       this.detach();
-      this.#hub.drop(session);
+      this.#host.dropped(session);
     }
   }
 
@@ -171,7 +229,7 @@ export class Connection {
   /** Closes the socket with one of the protocol's close codes. */
   close(close: CloseCode): void {
     if (this.#closed) return;
-    this.#hub.metrics.closes.inc(close.code);
+    this.#options.metrics.countClose(close.code);
     this.handleClose();
     // Deno 2.9 drops a close frame asked for while it is still handing us
     // frames of the same read (a client's burst) and ends the stream without
@@ -186,13 +244,13 @@ export class Connection {
     }, 0);
   }
 
-  /** @internal */
-  attach(session: Session): void {
+  /** Binds a joined session to this socket (the host calls it). */
+  attach(session: S): void {
     this.#session = session;
     clearTimeout(this.#joinTimer);
   }
 
-  /** @internal Unbinds the session from this socket (leave, replace). */
+  /** Unbinds the session from this socket (leave, replace). */
   detach(): void {
     const session = this.#session;
     if (session?.conn === this) session.conn = undefined;
@@ -222,12 +280,12 @@ export class Connection {
           // Timing every relay would cost the hot path two clock reads;
           // one in 16 shows the distribution just as well.
           if ((++this.#relays & 15) !== 0) {
-            this.#hub.relay(this, raw, msg);
+            this.#host.relay(this, raw, msg);
             return;
           }
           const start = performance.now();
-          this.#hub.relay(this, raw, msg);
-          this.#hub.metrics.relayLatency.observe(
+          this.#host.relay(this, raw, msg);
+          this.#options.metrics.observeRelay(
             (performance.now() - start) / 1000,
           );
           return;
@@ -254,10 +312,10 @@ export class Connection {
           this.#await(this.#timedJoin(msg), msg.ref);
           return;
         case "leave":
-          this.#await(this.#hub.leave(this, msg.unload ?? false), msg.ref);
+          this.#await(this.#host.leave(this, msg.unload ?? false), msg.ref);
           return;
         case "ice-servers":
-          this.send(encode(this.#hub.iceServers(this, msg.ref)));
+          this.send(encode(this.#host.iceServers(this, msg.ref)));
           return;
       }
     } catch (error) {
@@ -293,8 +351,7 @@ export class Connection {
       });
       failure = new ProtocolError("internal", "Internal server error", ref);
     }
-    this.#hub.stats.errors++;
-    this.#hub.metrics.errors.inc(failure.code);
+    this.#options.metrics.countError(failure.code);
     const msg: ServerMessage = {
       type: "error",
       code: failure.code,
@@ -310,8 +367,8 @@ export class Connection {
 
   async #timedJoin(msg: JoinMessage): Promise<void> {
     const start = performance.now();
-    await this.#hub.join(this, msg);
-    this.#hub.metrics.joinLatency.observe((performance.now() - start) / 1000);
+    await this.#host.join(this, msg);
+    this.#options.metrics.observeJoin((performance.now() - start) / 1000);
   }
 
   /** Refuses a message; a client that keeps pushing is closed. */

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type Connection,
-  Hub,
-  type HubOptions,
-  type PeerSocket,
-} from "./hub.ts";
+import { Hub, type HubOptions, type PeerSocket } from "./hub.ts";
+import type { Connection } from "./connection.ts";
 import { SqliteStore } from "../storage/sqlite_store.ts";
 import { StoreUnavailableError } from "../storage/mod.ts";
 import { DatabaseSync } from "node:sqlite";

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   CLOSE,
-  ERROR_CODES,
   exceedsUtf8Bytes,
   isValidRoomId,
   parseClientMessage,

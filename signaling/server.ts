@@ -7,7 +7,7 @@
  */
 import type { Config } from "./config.ts";
 import { type Asset, createHandler } from "./handler.ts";
-import { Hub, type HubOptions } from "./hub.ts";
+import { Hub, HUB_CONFIG_KEYS, type HubOptions } from "./hub.ts";
 import { createIceServers } from "./ice_servers.ts";
 import { ClientLimiter } from "./limits.ts";
 import { SocketRegistry } from "./websocket.ts";
@@ -64,24 +64,9 @@ export async function startServer(
   const log = options.log ?? SILENT_LOGGER;
   const now = options.now ?? Date.now;
   const hub = new Hub(deps.store, {
-    maxRoomSize: config.maxRoomSize,
-    resumeGraceMs: config.resumeGraceMs,
-    unloadGraceMs: config.unloadGraceMs,
-    roomTtlMs: config.roomTtlMs,
-    queueLimit: config.queueLimit,
-    errorBudget: config.errorBudget,
-    joinTimeoutMs: config.joinTimeoutMs,
-    maxMessageBytes: config.maxMessageBytes,
-    pingIntervalMs: config.pingIntervalMs,
-    sweepBatch: config.sweepBatch,
+    ...Object.fromEntries(HUB_CONFIG_KEYS.map((key) => [key, config[key]])),
     // A member whose `left` event was lost goes within ten sweeps.
     reconcileIntervalMs: config.sweepIntervalMs * RECONCILE_SWEEPS,
-    maxBufferedBytes: config.maxBufferedBytes,
-    messageRate: config.messageRate,
-    messageBurst: config.messageBurst,
-    candidateBurst: config.candidateBurst,
-    maxSdpBytes: config.maxSdpBytes,
-    maxCandidateBytes: config.maxCandidateBytes,
     inspect: options.inspect,
     iceServers: createIceServers(config, { now }),
     now,
