@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
 import {
   CLOSE,
+  encode,
   exceedsUtf8Bytes,
   isValidRoomId,
+  mayReconnect,
   parseClientMessage,
+  parseServerMessage,
   ProtocolError,
   relayedSignal,
+  type ServerMessage,
   type SignalMessage,
 } from "./protocol.ts";
 
@@ -286,4 +290,79 @@ Deno.test("CLOSE reasons are short printable ASCII", () => {
   for (const { reason } of Object.values(CLOSE)) {
     assert.match(reason, /^[\x20-\x7e]{1,32}$/);
   }
+});
+
+Deno.test("parseServerMessage() reads back every message the server encodes", () => {
+  const limits = {
+    maxRoomSize: 8,
+    maxMessageBytes: 65536,
+    resumeGraceMs: 30000,
+    queueLimit: 256,
+    pingIntervalMs: 20000,
+  };
+  const messages: ServerMessage[] = [
+    {
+      type: "joined",
+      room: "r",
+      peerId: "p",
+      token: "t",
+      resumed: false,
+      peers: [{ peerId: "q", name: "Q" }],
+      iceServers: [{ urls: ["turn:x"], username: "u", credential: "c" }],
+      iceServersTtlMs: 1000,
+      limits,
+      ref: 1,
+    },
+    { type: "ice-servers", iceServers: [{ urls: "stun:x" }] },
+    { type: "peer-joined", peerId: "q", name: "" },
+    { type: "peer-left", peerId: "q" },
+    { type: "signal", from: "q", data: { hello: true } },
+    { type: "error", code: "room-full", message: "full", ref: "a" },
+    { type: "pong" },
+  ];
+  for (const msg of messages) {
+    assert.deepEqual(parseServerMessage(encode(msg)), msg, msg.type);
+  }
+  // A relayed plain frame carries the sender's to and ref as well.
+  const raw = '{"type":"signal","to":"me","data":{"n":1},"ref":3}';
+  const relayed = relayedSignal(
+    raw,
+    parseClientMessage(raw) as SignalMessage,
+    "you",
+  );
+  assert.deepEqual(parseServerMessage(relayed), {
+    type: "signal",
+    to: "me",
+    data: { n: 1 },
+    ref: 3,
+    from: "you",
+  });
+});
+
+Deno.test("parseServerMessage() refuses frames whose fields the client could not read", () => {
+  for (
+    const raw of [
+      "nope",
+      "[]",
+      '{"type":"peer-joined","peerId":"q"}',
+      '{"type":"peer-left","peerId":7}',
+      '{"type":"signal","data":1}',
+      '{"type":"error","code":"no-such-code","message":"x"}',
+      '{"type":"joined","room":"r","peerId":"p","token":"t","resumed":true,"peers":[],"iceServers":[]}',
+      '{"type":"ice-servers","iceServers":[{"urls":5}]}',
+      '{"type":"pong","ref":{}}',
+      '{"type":"surprise"}',
+    ]
+  ) {
+    assert.equal(parseServerMessage(raw), undefined, raw);
+  }
+});
+
+Deno.test("mayReconnect() is false exactly for the 4500-4999 close codes", () => {
+  for (const { code } of Object.values(CLOSE)) {
+    assert.equal(mayReconnect(code), code < 4500, String(code));
+  }
+  assert.equal(mayReconnect(1006), true);
+  assert.equal(mayReconnect(4999), false);
+  assert.equal(mayReconnect(5000), true);
 });

@@ -8,11 +8,12 @@ import assert from "node:assert/strict";
 import { startTestServer } from "./support/server.ts";
 import { ControlRoom, joinPeers, TestClient } from "./support/ws_client.ts";
 import { handshakeHeaders, rawStatus } from "./support/http.ts";
+import type { ErrorCode } from "../signaling/protocol.ts";
 
 const SANITIZE = { sanitizeOps: true, sanitizeResources: true };
 
 /** Frames that are not a valid message, with the error each one gets. */
-const MALFORMED: [what: string, frame: string, code: string][] = [
+const MALFORMED: [what: string, frame: string, code: ErrorCode][] = [
   ["not JSON", "{nope", "bad-message"],
   ["empty text", "", "bad-message"],
   ["a JSON array", "[1,2]", "bad-message"],

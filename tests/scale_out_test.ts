@@ -145,7 +145,7 @@ Deno.test({
       }
       const answers = await Promise.all(clients.map(async (client) => {
         const msg = await client.next();
-        return msg.type === "joined" ? "joined" : String(msg.code);
+        return msg.type === "error" ? msg.code : msg.type;
       }));
       assert.equal(answers.filter((a) => a === "joined").length, 4);
       assert.equal(answers.filter((a) => a === "room-full").length, 8);
