@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   ConfigError,
   databasePath,
+  DEFAULTS,
   helpText,
   OPTIONS,
   parseArgs,
@@ -261,4 +262,16 @@ Deno.test("helpText() lists every option with its flag and default", () => {
   assert.match(text, /--enable-cors\n/);
   assert.match(text, /--help/);
   assert.match(text, /--version/);
+});
+
+Deno.test("parseArgs() gives one Config field per option of the table, and DEFAULTS is it with nothing set", () => {
+  const { config } = parseArgs({});
+  assert.deepEqual(
+    Object.keys(config).sort(),
+    OPTIONS.map((o) => o.key).sort(),
+  );
+  assert.deepEqual(DEFAULTS, config);
+  assert.ok(Object.isFrozen(DEFAULTS));
+  // IDLE_TIMEOUT reads into whole seconds by its kind, not by its name.
+  assert.equal(parseArgs({ IDLE_TIMEOUT: "1500ms" }).config.idleTimeoutSec, 2);
 });

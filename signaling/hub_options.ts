@@ -75,13 +75,19 @@ export interface HubStats {
   errors: number;
 }
 
+/** The hub's options out of a whole configuration. */
+export function hubConfig(
+  config: Readonly<Config>,
+): Pick<Config, typeof HUB_CONFIG_KEYS[number]> {
+  return Object.fromEntries(
+    HUB_CONFIG_KEYS.map((key) => [key, config[key]]),
+  ) as Pick<Config, typeof HUB_CONFIG_KEYS[number]>;
+}
+
 /** {@linkcode HubOptions} with every field set: defaults where not given. */
 export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
-  const defaults = Object.fromEntries(
-    HUB_CONFIG_KEYS.map((key) => [key, DEFAULTS[key]]),
-  ) as Pick<Config, typeof HUB_CONFIG_KEYS[number]>;
   return {
-    ...defaults,
+    ...hubConfig(DEFAULTS),
     reconcileIntervalMs: DEFAULTS.sweepIntervalMs * 10,
     retryLimit: 1000,
     inspect: () => {},

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Hub, type HubOptions, type PeerSocket } from "./hub.ts";
 import type { Connection } from "./connection.ts";
+import { DEFAULTS } from "./config.ts";
 import { SqliteStore } from "../storage/sqlite_store.ts";
 import { StoreUnavailableError } from "../storage/mod.ts";
 import { DatabaseSync } from "node:sqlite";
@@ -535,5 +536,21 @@ Deno.test("Hub answers internal and logs the stack when the store fails with a b
     assert.ok(!logged.some((l) => l.event === "store.unavailable"));
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Hub without options takes its limits from the configuration defaults", () => {
+  const store = new SqliteStore(":memory:");
+  try {
+    const hub = new Hub(store);
+    assert.deepEqual(hub.limits, {
+      maxRoomSize: DEFAULTS.maxRoomSize,
+      maxMessageBytes: DEFAULTS.maxMessageBytes,
+      resumeGraceMs: DEFAULTS.resumeGraceMs,
+      queueLimit: DEFAULTS.queueLimit,
+      pingIntervalMs: DEFAULTS.pingIntervalMs,
+    });
+  } finally {
+    store.close();
   }
 });

@@ -7,7 +7,8 @@
  */
 import type { Config } from "./config.ts";
 import { type Asset, createHandler } from "./handler.ts";
-import { Hub, HUB_CONFIG_KEYS, type HubOptions } from "./hub.ts";
+import { Hub, type HubOptions } from "./hub.ts";
+import { hubConfig } from "./hub_options.ts";
 import { createIceServers } from "./ice_servers.ts";
 import { ClientLimiter } from "./limits.ts";
 import { SocketRegistry } from "./websocket.ts";
@@ -64,7 +65,7 @@ export async function startServer(
   const log = options.log ?? SILENT_LOGGER;
   const now = options.now ?? Date.now;
   const hub = new Hub(deps.store, {
-    ...Object.fromEntries(HUB_CONFIG_KEYS.map((key) => [key, config[key]])),
+    ...hubConfig(config),
     // A member whose `left` event was lost goes within ten sweeps.
     reconcileIntervalMs: config.sweepIntervalMs * RECONCILE_SWEEPS,
     inspect: options.inspect,

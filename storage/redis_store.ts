@@ -52,14 +52,20 @@ export interface RedisStoreOptions {
   instanceId?: string;
   /** Key and channel prefix. @default {"parley:"} */
   prefix?: string;
-  /** How often this instance says it is alive. @default {2000} */
+  /**
+   * An instance silent this long is dead; its peers go away. Required: its
+   * default is the server's (`INSTANCE_TTL`).
+   */
+  instanceTtlMs: number;
+  /** How often this instance says it is alive. @default {a fifth of instanceTtlMs, at least 100} */
   heartbeatMs?: number;
-  /** An instance silent this long is dead; its peers go away. @default {10_000} */
-  instanceTtlMs?: number;
   /** How often the bus checks that its own messages come back. @default {5000} */
   probeIntervalMs?: number;
-  /** Grace for away peers, to let their keys expire on their own. @default {30_000} */
-  resumeGraceMs?: number;
+  /**
+   * Grace for away peers, to let their keys expire on their own. Required:
+   * its default is the server's (`RESUME_GRACE`).
+   */
+  resumeGraceMs: number;
   /** @default {Date.now} */
   now?: () => number;
   /** Called when the connection state changes. */
@@ -209,12 +215,10 @@ export class RedisStore implements RoomStore, Bus {
     this.#options = {
       instanceId: this.instanceId,
       prefix: this.#prefix,
-      heartbeatMs: 2000,
-      instanceTtlMs: 10_000,
+      heartbeatMs: Math.max(100, Math.floor(options.instanceTtlMs / 5)),
       probeIntervalMs: 5000,
-      resumeGraceMs: 30_000,
       now: Date.now,
-      ...options,
+      ...definedOnly(options),
     };
     this.#onStateChange = options.onStateChange;
     // Without the offline queue a command fails at once while Redis is
@@ -243,7 +247,7 @@ export class RedisStore implements RoomStore, Bus {
    */
   static async open(
     url: string,
-    options: RedisStoreOptions & { timeoutMs?: number } = {},
+    options: RedisStoreOptions & { timeoutMs?: number },
   ): Promise<RedisStore> {
     const store = new RedisStore(url, options);
     const timeoutMs = options.timeoutMs ?? 10_000;
@@ -629,4 +633,11 @@ function redactUrl(url: string): string {
   } catch {
     return "(invalid URL)";
   }
+}
+
+/** `options` without the fields set to undefined, which would hide defaults. */
+function definedOnly<T extends object>(options: T): T {
+  return Object.fromEntries(
+    Object.entries(options).filter(([, value]) => value !== undefined),
+  ) as T;
 }

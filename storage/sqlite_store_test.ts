@@ -85,7 +85,9 @@ Deno.test("SqliteStore.addPeer() answers full at maxRoomSize, counting away peer
  * synchronous connection cannot have.
  */
 const RACE_WORKER = `
-import { SqliteStore } from ${JSON.stringify(import.meta.resolve("./sqlite_store.ts"))};
+import { SqliteStore } from ${
+  JSON.stringify(import.meta.resolve("./sqlite_store.ts"))
+};
 self.onmessage = async ({ data }) => {
   const store = new SqliteStore(data.path, { busyTimeoutMs: 10000 });
   const results = [];

@@ -6,9 +6,13 @@
 import assert from "node:assert/strict";
 import type { Bus, RoomEvent, RoomStore } from "../storage/mod.ts";
 import { StoreUnavailableError } from "../storage/mod.ts";
-import { RedisStore } from "../storage/redis_store.ts";
+import type { RedisStore } from "../storage/redis_store.ts";
 import { redisInstalled, startRedis } from "./support/redis.ts";
-import { startTestServer, type TestEnv } from "./support/server.ts";
+import {
+  openRedisStore,
+  startTestServer,
+  type TestEnv,
+} from "./support/server.ts";
 import { TestClient } from "./support/ws_client.ts";
 import { eventually } from "./support/wait.ts";
 
@@ -61,8 +65,8 @@ async function twoInstances(
   envB: TestEnv,
   drop = false,
 ) {
-  const storeA = await RedisStore.open(url, { resumeGraceMs: 1000 });
-  const storeB = await RedisStore.open(url, { resumeGraceMs: 1000 });
+  const storeA = await openRedisStore(url);
+  const storeB = await openRedisStore(url);
   const a = await startTestServer({ store: storeA, env: envA });
   const b = await startTestServer({
     store: drop ? droppingLeft(storeB) : storeB,
@@ -207,7 +211,7 @@ Deno.test({
 
 /** A RedisStore on `url`, closed at the end of the scope. */
 async function openedStore(url: string) {
-  const store = await RedisStore.open(url);
+  const store = await openRedisStore(url);
   return { store, [Symbol.dispose]: () => store.close() };
 }
 
@@ -219,7 +223,7 @@ Deno.test({
   async fn() {
     await using redis = await startRedis();
     const states: boolean[] = [];
-    const a = await RedisStore.open(redis.url, {
+    const a = await openRedisStore(redis.url, undefined, {
       onStateChange: ({ connected }) => states.push(connected),
     });
     using _a = { [Symbol.dispose]: () => a.close() };

@@ -5,13 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { RedisStore } from "../storage/redis_store.ts";
 import {
   redisInstalled,
   type RedisServer,
   startRedis,
 } from "./support/redis.ts";
 import {
+  openRedisStore,
   spawnServer,
   startTestServer,
   type TestServer,
@@ -31,7 +31,7 @@ async function instances(
 ): Promise<TestServer[]> {
   const servers: TestServer[] = [];
   for (let i = 0; i < count; i++) {
-    const store = await RedisStore.open(redis.url, { resumeGraceMs: 30_000 });
+    const store = await openRedisStore(redis.url);
     servers.push(await startTestServer({ store, env }));
   }
   return servers;

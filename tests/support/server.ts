@@ -23,7 +23,10 @@ import { SqliteStore } from "../../storage/sqlite_store.ts";
 import { ASSETS } from "../../public/assets.ts";
 import { deadline } from "./wait.ts";
 import { redisInstalled, type RedisServer, startRedis } from "./redis.ts";
-import { RedisStore } from "../../storage/redis_store.ts";
+import {
+  RedisStore,
+  type RedisStoreOptions,
+} from "../../storage/redis_store.ts";
 
 /** Environment-style configuration, as users write it (`RESUME_GRACE=1s`). */
 export type TestEnv = Record<string, string>;
@@ -72,9 +75,7 @@ export const REDIS_BACKEND: StoreBackend = {
   async create(config) {
     const redis = await startRedis();
     try {
-      const store = await RedisStore.open(redis.url, {
-        resumeGraceMs: config.resumeGraceMs,
-      });
+      const store = await openRedisStore(redis.url, config);
       redisServers.set(store, redis);
       return store;
     } catch (error) {
@@ -86,6 +87,22 @@ export const REDIS_BACKEND: StoreBackend = {
     await redisServers.get(store)?.close();
   },
 };
+
+/**
+ * A {@linkcode RedisStore} on `url` with the timings of `config` (the test
+ * defaults unless given), as `main.ts` opens it.
+ */
+export async function openRedisStore(
+  url: string,
+  config: Config = testConfig(),
+  options: Partial<RedisStoreOptions> = {},
+): Promise<RedisStore> {
+  return await RedisStore.open(url, {
+    resumeGraceMs: config.resumeGraceMs,
+    instanceTtlMs: config.instanceTtlMs,
+    ...options,
+  });
+}
 
 /** The backends integration scenarios run against. */
 export const BACKENDS: StoreBackend[] = redisInstalled() ||
