@@ -13,7 +13,7 @@
  * @module
  */
 import { Histogram, type HistogramJson } from "./histogram.ts";
-import { cycleStep, readRelayed, signalFrame } from "./messages.ts";
+import { cycleStep, readRelayed, signalFrame } from "../testing/messages.ts";
 import { RawWebSocket } from "./ws_client.ts";
 
 /** Commands the orchestrator sends. */

@@ -8,7 +8,7 @@
  * @module
  */
 import { pinned, terminate } from "./servers.ts";
-import { freePort, redisInstalled } from "../tests/support/redis.ts";
+import { freePort, redisInstalled } from "../testing/redis.ts";
 
 export { redisInstalled };
 

@@ -1,0 +1,28 @@
+/**
+ * Checks the tests and the benchmarks share before they start a
+ * `redis-server`.
+ *
+ * @module
+ */
+
+/** Whether `redis-server` is installed. */
+export function redisInstalled(): boolean {
+  try {
+    const { success } = new Deno.Command("redis-server", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/** A port on 127.0.0.1 that nothing listens on right now. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
