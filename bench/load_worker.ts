@@ -115,7 +115,8 @@ let received = 0;
 let fullCheck = false;
 const clients = new Set<Client>();
 
-function newFaults(): Faults {
+/** Faults of a clean run: every count zero. */
+export function newFaults(): Faults {
   return {
     connectFailed: 0,
     serverErrors: 0,

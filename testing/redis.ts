@@ -1,6 +1,5 @@
 /**
- * Checks the tests and the benchmarks share before they start a
- * `redis-server`.
+ * What the tests and the benchmarks share to start a `redis-server`.
  *
  * @module
  */
@@ -25,4 +24,34 @@ export function freePort(): number {
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
+}
+
+/**
+ * `redis-server` arguments for a private instance on loopback `port` with
+ * its append-only file in `dir`, synced `always` (tests: nothing lost on a
+ * restart) or `everysec` (benchmarks: production's usual setting).
+ */
+export function redisServerArgs(
+  port: number,
+  dir: string,
+  appendfsync: "always" | "everysec",
+): string[] {
+  return [
+    "--bind",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    appendfsync,
+    "--protected-mode",
+    "no",
+    "--loglevel",
+    "warning",
+  ];
 }

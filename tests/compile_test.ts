@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { type CommandResult, runCommand } from "./support/command.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
@@ -53,26 +54,16 @@ function baseEnv(): Record<string, string> {
 }
 
 /** Runs main.ts to completion under the compile task's flags in `cwd`. */
-async function runMain(
+function runMain(
   cwd: string,
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...FLAGS, MAIN, ...args],
+): Promise<CommandResult> {
+  return runCommand(Deno.execPath(), ["run", ...FLAGS, MAIN, ...args], {
     cwd,
     env: { ...baseEnv(), ...env },
     clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
+  });
 }
 
 Deno.test("compile task allows every configuration variable and reads only data dirs", () => {

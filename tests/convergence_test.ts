@@ -58,24 +58,38 @@ function droppingLeft(store: RedisStore): RoomStore {
   };
 }
 
-/** Two in-process instances on one Redis; `drop` loses B's `left` events. */
+/**
+ * Two in-process instances on one Redis, X connected to A and Y to B, both
+ * joined to `room` (X has seen Y join). `drop` loses B's `left` events.
+ */
 async function twoInstances(
   url: string,
-  envA: TestEnv,
-  envB: TestEnv,
+  room: string,
+  env: { a: TestEnv; b: TestEnv },
   drop = false,
 ) {
   const storeA = await openRedisStore(url);
   const storeB = await openRedisStore(url);
-  const a = await startTestServer({ store: storeA, env: envA });
+  const a = await startTestServer({ store: storeA, env: env.a });
   const b = await startTestServer({
     store: drop ? droppingLeft(storeB) : storeB,
-    env: envB,
+    env: env.b,
   });
+  const x = await TestClient.connect(a.wsUrl, { label: "x" });
+  const y = await TestClient.connect(b.wsUrl, { label: "y" });
+  const jx = await x.join(room);
+  const jy = await y.join(room);
+  await x.next("peer-joined");
   return {
     a,
     b,
+    x,
+    y,
+    jx,
+    jy,
     async [Symbol.asyncDispose]() {
+      await x.close();
+      await y.close();
       await a.close();
       await b.close();
       storeA.close();
@@ -91,17 +105,11 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     await using redis = await startRedis();
-    await using servers = await twoInstances(
-      redis.url,
-      { SWEEP_INTERVAL: "100ms" },
-      {},
-      true,
-    );
-    await using x = await TestClient.connect(servers.a.wsUrl, { label: "x" });
-    await using y = await TestClient.connect(servers.b.wsUrl, { label: "y" });
-    await x.join("ghost");
-    const jy = await y.join("ghost");
-    await x.next("peer-joined");
+    await using servers = await twoInstances(redis.url, "ghost", {
+      a: { SWEEP_INTERVAL: "100ms" },
+      b: {},
+    }, true);
+    const { x, y, jy } = servers;
     y.send({ type: "leave" });
     // B's `left` never goes out; A finds it in the store within ten sweeps.
     assert.deepEqual(await x.next("peer-left", 5000), {
@@ -122,17 +130,11 @@ Deno.test({
   async fn() {
     await using redis = await startRedis();
     // Sweeps (and so periodic checks) far apart: only the reconnect helps.
-    await using servers = await twoInstances(
-      redis.url,
-      { SWEEP_INTERVAL: "1h" },
-      { SWEEP_INTERVAL: "1h" },
-      true,
-    );
-    await using x = await TestClient.connect(servers.a.wsUrl, { label: "x" });
-    await using y = await TestClient.connect(servers.b.wsUrl, { label: "y" });
-    await x.join("blip");
-    const jy = await y.join("blip");
-    await x.next("peer-joined");
+    await using servers = await twoInstances(redis.url, "blip", {
+      a: { SWEEP_INTERVAL: "1h" },
+      b: { SWEEP_INTERVAL: "1h" },
+    }, true);
+    const { x, y, jy } = servers;
     y.send({ type: "leave" });
     await eventually(
       async () => (await servers.b.store.counts()).peers === 1,
@@ -154,16 +156,11 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     await using redis = await startRedis();
-    await using servers = await twoInstances(
-      redis.url,
-      { SWEEP_INTERVAL: "1h" },
-      { SWEEP_INTERVAL: "1h" },
-    );
-    await using x = await TestClient.connect(servers.a.wsUrl, { label: "x" });
-    const y = await TestClient.connect(servers.b.wsUrl, { label: "y" });
-    await x.join("gone");
-    const jy = await y.join("gone");
-    await x.next("peer-joined");
+    await using servers = await twoInstances(redis.url, "gone", {
+      a: { SWEEP_INTERVAL: "1h" },
+      b: { SWEEP_INTERVAL: "1h" },
+    });
+    const { x, y, jy } = servers;
     // Y drops: A hears it went away, so a signal to it goes to its queue.
     await y.close();
     await eventually(
@@ -191,16 +188,11 @@ Deno.test({
   async fn() {
     await using redis = await startRedis();
     // Only A sweeps; the room stays loaded on B, where Y is connected.
-    await using servers = await twoInstances(
-      redis.url,
-      { SWEEP_INTERVAL: "100ms", RESUME_GRACE: "1s" },
-      { SWEEP_INTERVAL: "1h", RESUME_GRACE: "1s" },
-    );
-    const x = await TestClient.connect(servers.a.wsUrl, { label: "x" });
-    await using y = await TestClient.connect(servers.b.wsUrl, { label: "y" });
-    const jx = await x.join("swept");
-    await y.join("swept");
-    await x.next("peer-joined");
+    await using servers = await twoInstances(redis.url, "swept", {
+      a: { SWEEP_INTERVAL: "100ms", RESUME_GRACE: "1s" },
+      b: { SWEEP_INTERVAL: "1h", RESUME_GRACE: "1s" },
+    });
+    const { x, y, jx } = servers;
     await x.close();
     assert.deepEqual(await y.next("peer-left", 8000), {
       type: "peer-left",

@@ -6,7 +6,7 @@
  * @module
  */
 import { eventually } from "./wait.ts";
-import { freePort } from "../../testing/redis.ts";
+import { freePort, redisServerArgs } from "../../testing/redis.ts";
 
 export { freePort, redisInstalled } from "../../testing/redis.ts";
 
@@ -39,24 +39,7 @@ export async function startRedis(): Promise<RedisServer> {
   let child: Deno.ChildProcess | undefined;
   const start = async () => {
     child = new Deno.Command("redis-server", {
-      args: [
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        String(port),
-        "--dir",
-        dir,
-        "--save",
-        "",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--protected-mode",
-        "no",
-        "--loglevel",
-        "warning",
-      ],
+      args: redisServerArgs(port, dir, "always"),
       stdout: "null",
       stderr: "null",
     }).spawn();

@@ -22,6 +22,7 @@ import type { RoomStore } from "../../storage/mod.ts";
 import { SqliteStore } from "../../storage/sqlite_store.ts";
 import { ASSETS } from "../../public/assets.ts";
 import { deadline } from "./wait.ts";
+import { ControlRoom } from "./ws_client.ts";
 import { redisInstalled, type RedisServer, startRedis } from "./redis.ts";
 import {
   RedisStore,
@@ -301,4 +302,36 @@ export async function tempDir(): Promise<
     path,
     [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
   };
+}
+
+/** A test server with a control room that proves it still serves others. */
+export interface ControlledServer extends AsyncDisposable {
+  readonly server: TestServer;
+  readonly control: ControlRoom;
+}
+
+/**
+ * Starts a test server and opens a {@linkcode ControlRoom} on it, checked
+ * once: the set-up of every test that abuses a server and then shows that
+ * the well-behaved peers never noticed.
+ */
+export async function controlledServer(
+  options: TestServerOptions = {},
+): Promise<ControlledServer> {
+  const server = await startTestServer(options);
+  try {
+    const control = await ControlRoom.open(server.wsUrl);
+    await control.check();
+    return {
+      server,
+      control,
+      async [Symbol.asyncDispose]() {
+        await control.close();
+        await server.close();
+      },
+    };
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
 }
