@@ -33,6 +33,7 @@ import { PeerLink } from "./peer_link.ts";
 import { saveSession } from "./prefs.ts";
 import { findParticipant, type Room } from "./room_model.ts";
 import { SignalingClient } from "./signaling_client.ts";
+import { afterPrevious } from "./serial.ts";
 import {
   CLOSE,
   type IceServersMessage,
@@ -368,7 +369,7 @@ export class Call {
     this.#remotes.set(from, remote);
     // One peer's signals are handled one after another, so candidates
     // always reach the connection their description went to.
-    remote.inbox = (remote.inbox ?? Promise.resolve()).then(async () => {
+    remote.inbox = afterPrevious(remote.inbox, async () => {
       let link = remote.link;
       if (!link) {
         if (!isOffer || this.#remotes.get(from) !== remote) return;
@@ -380,7 +381,7 @@ export class Call {
       if (!applied && isOffer && remote.link === link) {
         await this.#connect(from, false).signal(data);
       }
-    }).catch((error) => {
+    }, (error) => {
       // Without this catch one rejected step would stop every later signal
       // from this peer for the rest of the call. The connection it was for
       // is in an unknown state: start over with a fresh one of ours.

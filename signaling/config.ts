@@ -126,7 +126,8 @@ export const OPTIONS = [
     env: "ALLOWED_ORIGINS",
     kind: "list",
     default: "",
-    help: "comma-separated page origins allowed to open /ws; empty: same host",
+    help:
+      "comma-separated page origins (https://host[:port]) allowed to open /ws; empty: same host",
   },
   {
     key: "enableCors",
