@@ -272,7 +272,7 @@ export function createHandler(
 
   function socket(req: Request, url: URL, remote: string): Response {
     const res = upgrade(req, url, remote);
-    if (res.status !== 101) deps.hub.metrics.refusals.inc(res.status);
+    if (res.status !== 101) deps.hub.metrics.countRefusal(res.status);
     return res;
   }
 

@@ -106,10 +106,17 @@ export class Metrics {
   readonly joinLatency = new Histogram(LATENCY_BOUNDS_SEC);
   /** Handling time of a relayed signal (sampled one in 16). */
   readonly relayLatency = new Histogram(LATENCY_BOUNDS_SEC);
+  #eventLoopLagSec = 0;
+  #eventLoopLagMaxSec = 0;
+
   /** The latest event-loop lag, in seconds. */
-  eventLoopLagSec = 0;
+  get eventLoopLagSec(): number {
+    return this.#eventLoopLagSec;
+  }
   /** The largest event-loop lag seen, in seconds. */
-  eventLoopLagMaxSec = 0;
+  get eventLoopLagMaxSec(): number {
+    return this.#eventLoopLagMaxSec;
+  }
 
   /** New peers joined. */
   get joins(): number {
@@ -152,6 +159,15 @@ export class Metrics {
   /** Records how long a join took, in seconds. */
   observeJoin(seconds: number): void {
     this.joinLatency.observe(seconds);
+  }
+  /** Records the event loop's latest lag, in seconds. */
+  observeEventLoopLag(seconds: number): void {
+    this.#eventLoopLagSec = seconds;
+    this.#eventLoopLagMaxSec = Math.max(this.#eventLoopLagMaxSec, seconds);
+  }
+  /** Counts a `/ws` handshake refused before the upgrade. */
+  countRefusal(status: number): void {
+    this.refusals.inc(status);
   }
   /** Records how long a relay took, in seconds. */
   observeRelay(seconds: number): void {

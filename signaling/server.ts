@@ -93,11 +93,7 @@ export async function startServer(
     const tick = performance.now();
     const lagSec = Math.max(0, tick - lastTick - WATCHDOG_MS) / 1000;
     lastTick = tick;
-    hub.metrics.eventLoopLagSec = lagSec;
-    hub.metrics.eventLoopLagMaxSec = Math.max(
-      hub.metrics.eventLoopLagMaxSec,
-      lagSec,
-    );
+    hub.metrics.observeEventLoopLag(lagSec);
     const rss = Deno.memoryUsage().rss;
     if ((rss > config.maxMemoryBytes) !== overloaded) {
       overloaded = !overloaded;
