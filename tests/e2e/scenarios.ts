@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { type SpawnedServer, spawnServer } from "../support/server.ts";
 import { deadline, delay, eventually } from "../support/wait.ts";
 import { launchBrowser, makeTone, type TestBrowser } from "./browser.ts";
-import { launchFirefox } from "./firefox.ts";
+import { launchFirefox, type PulseAudio } from "./firefox.ts";
 import {
   countOf,
   type Engine,
@@ -19,7 +19,6 @@ import {
   peerConnectionCount,
   type TestPage,
 } from "./page.ts";
-import type { Scenario, ScenarioContext } from "./scenario.ts";
 import {
   assert,
   hearsTone,
@@ -34,6 +33,35 @@ import {
   waitPhase,
   waitShown,
 } from "./steps.ts";
+
+/** What a scenario gets to work with. */
+export interface ScenarioContext {
+  readonly tmp: string;
+  readonly artifacts: string;
+  /** The server's environment (reuse it to start it again). */
+  readonly env: Record<string, string>;
+  readonly server: SpawnedServer;
+  readonly metrics: Record<string, number | string>;
+  /** Records a passed check. */
+  pass(check: string): void;
+  /** Collects the errors of `pages` into the failure log. */
+  watch(...pages: TestPage[]): void;
+  /** The scenario's PulseAudio (started on first use, for Firefox). */
+  pulse(): Promise<PulseAudio>;
+}
+
+/** One scenario: what it needs, and what it does. */
+export interface Scenario {
+  /** coturn with the server's secret, or with a secret it does not know. */
+  turn?: "matching" | "refused";
+  /** More server configuration. */
+  env?: Record<string, string>;
+  /**
+   * Runs the checks; may return a server that replaced `context.server`
+   * (after a restart) so the runner stops that one.
+   */
+  run(context: ScenarioContext): Promise<SpawnedServer | void>;
+}
 
 /** A person in a scenario: a name, an engine and a microphone tone. */
 interface Person {
