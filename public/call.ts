@@ -406,14 +406,13 @@ export class Call {
     }, (error) => {
       // Without this catch one rejected step would stop every later signal
       // from this peer for the rest of the call. The connection it was for
-      // is in an unknown state: start over with a fresh one of ours.
+      // is in an unknown state: start over as the watchdog does, closing
+      // ours and asking the peer with a hello to offer afresh (offering
+      // ourselves could collide with an offer of theirs in flight).
       console.warn(`parley: signal from ${from} failed`, error);
       if (this.#remotes.get(from) !== remote) return;
-      try {
-        this.#connect(from, true);
-      } catch (retryError) {
-        console.warn(`parley: reconnecting to ${from} failed`, retryError);
-      }
+      this.#closeLink(from);
+      this.#sendSignal(from, { hello: true });
     });
   }
 

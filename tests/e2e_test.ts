@@ -185,6 +185,11 @@ scenarioTest(
   3,
 );
 scenarioTest(
+  "client keeps handling a peer's signals after one step fails, and starts over with a hello",
+  "signal-step-fails",
+  1,
+);
+scenarioTest(
   "client without WebRTC shows its alert once, before and after Join",
   "no-webrtc",
   1,

@@ -673,6 +673,49 @@ const unusableCandidates: Scenario = {
   },
 };
 
+/** The page's first RTCPeerConnection cannot be created (it throws). */
+const FIRST_CONNECTION_THROWS = `(() => {
+  const Recorded = window.RTCPeerConnection;
+  let first = true;
+  window.RTCPeerConnection = class extends Recorded {
+    constructor(...args) {
+      if (first) {
+        first = false;
+        throw new DOMException("injected failure", "OperationError");
+      }
+      super(...args);
+    }
+  };
+})();`;
+
+/**
+ * One step of a peer's incoming signals fails (the connection for Ada's
+ * first offer cannot be created): later signals from Ada are still handled,
+ * Grace starts over with a hello, and the two end up talking.
+ */
+const signalStepFails: Scenario = {
+  async run(context) {
+    await using stack = new AsyncDisposableStack();
+    const [ada] = await launchAll(context, stack, [ADA]);
+    const [grace] = await launchAll(
+      context,
+      stack,
+      [GRACE],
+      FIRST_CONNECTION_THROWS,
+    );
+    await joinAll(context, [ada, grace]);
+    await receivesAudioFromAll(ada.page, 1);
+    await receivesAudioFromAll(grace.page, 1);
+    assert(
+      grace.page.errors.some((e) => e.includes("injected failure")),
+      "the injected failure did not happen",
+    );
+    context.pass(
+      "a failed step in one peer's signal chain is logged, later signals still run, and the call connects",
+    );
+  },
+};
+
 /** A browser without WebRTC (RTCPeerConnection undefined). */
 const NO_WEBRTC = `delete window.RTCPeerConnection;`;
 
@@ -819,6 +862,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   "relay": relay(ADA, GRACE),
   "relay-refused": relayRefused,
   "unusable-candidates": unusableCandidates,
+  "signal-step-fails": signalStepFails,
   "no-webrtc": noWebRtc,
   "safari": safari,
   "firefox-first": pair(FOX, GRACE),
