@@ -221,6 +221,32 @@ export class Call {
     this.#audio.playbackBlocked.value = false;
   }
 
+  /**
+   * Tries a failed peer again, from a click: forgets the failures and asks
+   * the peer for a fresh connection (a hello: the peer offers afresh, as
+   * after a reload). Without an answer, it shows as failed again.
+   */
+  retry(peerId: string): void {
+    const participant = findParticipant(this.#room, peerId);
+    const remote = this.#remotes.get(peerId) ?? {};
+    this.#remotes.set(peerId, remote);
+    remote.stuck = 0;
+    remote.timeouts = 0;
+    remote.turnErrors = [];
+    this.#closeLink(peerId);
+    this.#sendSignal(peerId, { hello: true });
+    if (!participant) return;
+    const note = participant.note.peek();
+    participant.state.value = "connecting";
+    participant.note.value = "";
+    setTimeout(() => {
+      if (!remote.link && participant.state.peek() === "connecting") {
+        participant.state.value = "failed";
+        participant.note.value = note;
+      }
+    }, 2 * CONNECT_TIMEOUT_MS);
+  }
+
   /** Peer connections, for diagnostics. */
   get links(): PeerLink[] {
     return [...this.#remotes.values()].flatMap((r) => r.link ? [r.link] : []);
@@ -291,8 +317,11 @@ export class Call {
       token: this.#token,
       name: this.#name,
     });
-    const limits = message.limits as { pingIntervalMs?: number } | undefined;
+    const limits = message.limits as
+      | { pingIntervalMs?: number; resumeGraceMs?: number }
+      | undefined;
     this.#client?.setPingInterval(limits?.pingIntervalMs ?? 20_000);
+    connection.resumeGraceMs.value = limits?.resumeGraceMs ?? 30_000;
     this.#setIceServers(message);
 
     if (message.resumed !== true) {
@@ -378,6 +407,11 @@ export class Call {
   #onSignal(from: string, raw: unknown): void {
     const data = parseSignalData(raw);
     if (!data) return;
+    if ("muted" in data) {
+      const participant = findParticipant(this.#room, from);
+      if (participant) participant.muted.value = data.muted;
+      return;
+    }
     if ("hello" in data) {
       // The sender has no connection to us (reload or watchdog): start over.
       this.#closeLink(from);
@@ -448,6 +482,10 @@ export class Call {
           remote.stuck = 0;
           remote.timeouts = 0;
           remote.turnErrors = [];
+          // A fresh connection: tell the peer we are muted, if we are.
+          if (this.#audio.muted.peek()) {
+            this.#sendSignal(peerId, { muted: true });
+          }
         }
         participant.state.value = state;
         if (noRelay) return;
@@ -636,6 +674,13 @@ export class Call {
       effect(() => {
         const enabled = audio.sending.value;
         if (this.#sendTrack) this.#sendTrack.enabled = enabled;
+      }),
+      effect(() => {
+        // The others' tiles show our mute; a new peer hears it on connect.
+        const muted = audio.muted.value;
+        for (const [peerId, remote] of this.#remotes) {
+          if (remote.link) this.#sendSignal(peerId, { muted });
+        }
       }),
       effect(() => {
         // Read every option so a change to any of them reopens the mic.
