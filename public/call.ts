@@ -59,6 +59,8 @@ interface Remote {
   meter?: LevelMeter;
   stream?: MediaStream;
   stats?: PeerStats;
+  /** Shows a Try again that got no answer as failed again. */
+  retryTimer?: ReturnType<typeof setTimeout>;
 }
 
 /** Events that count as a user gesture for the autoplay policies. */
@@ -239,7 +241,8 @@ export class Call {
     const note = participant.note.peek();
     participant.state.value = "connecting";
     participant.note.value = "";
-    setTimeout(() => {
+    clearTimeout(remote.retryTimer);
+    remote.retryTimer = setTimeout(() => {
       if (!remote.link && participant.state.peek() === "connecting") {
         participant.state.value = "failed";
         participant.note.value = note;
@@ -553,6 +556,7 @@ export class Call {
     this.#closeLink(peerId);
     const remote = this.#remotes.get(peerId);
     if (remote) {
+      clearTimeout(remote.retryTimer);
       remote.meter?.close();
       remote.element?.remove();
       if (remote.element) remote.element.srcObject = null;
