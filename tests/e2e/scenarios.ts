@@ -945,7 +945,7 @@ const a11y: Scenario = {
     await receivesAudioFromAll(page, 2);
     await statsLookLive(page, GRACE.name);
     await statsLookLive(page, LIN.name);
-    await delay(4_000); // a few seconds of sparkline
+    await delay(12_000); // some sparkline to see in the screenshots
     await check("call page");
     await shoot("in-call", [1280, 768, 360]);
     const overflow = await page.evaluate(() =>
