@@ -54,7 +54,6 @@ async function main(): Promise<number> {
       store = await RedisStore.open(config.redisUrl, {
         resumeGraceMs: config.resumeGraceMs,
         instanceTtlMs: config.instanceTtlMs,
-        heartbeatMs: Math.max(100, Math.floor(config.instanceTtlMs / 5)),
         onStateChange: ({ connected }) =>
           log[connected ? "info" : "warn"]("redis.state", { connected }),
       });

@@ -10,6 +10,7 @@ import { Histogram } from "./histogram.ts";
 import {
   type Faults,
   lines,
+  newFaults,
   type WorkerCommand,
   type WorkerReply,
 } from "./load_worker.ts";
@@ -118,15 +119,7 @@ export class Generators implements AsyncDisposable {
       latency: new Histogram(),
       maxLagMs: 0,
       elapsedMs: 0,
-      faults: {
-        connectFailed: 0,
-        serverErrors: 0,
-        unexpectedCloses: 0,
-        lost: 0,
-        duplicates: 0,
-        reordered: 0,
-        misrouted: 0,
-      },
+      faults: newFaults(),
       errors: [],
     };
     for (const reply of replies) {

@@ -13,7 +13,7 @@
  * @module
  */
 import { Histogram, type HistogramJson } from "./histogram.ts";
-import { cycleStep, readRelayed, signalFrame } from "./messages.ts";
+import { cycleStep, readRelayed, signalFrame } from "../testing/messages.ts";
 import { RawWebSocket } from "./ws_client.ts";
 
 /** Commands the orchestrator sends. */
@@ -115,7 +115,8 @@ let received = 0;
 let fullCheck = false;
 const clients = new Set<Client>();
 
-function newFaults(): Faults {
+/** Faults of a clean run: every count zero. */
+export function newFaults(): Faults {
   return {
     connectFailed: 0,
     serverErrors: 0,

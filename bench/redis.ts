@@ -8,7 +8,7 @@
  * @module
  */
 import { pinned, terminate } from "./servers.ts";
-import { freePort, redisInstalled } from "../tests/support/redis.ts";
+import { freePort, redisInstalled, redisServerArgs } from "../testing/redis.ts";
 
 export { redisInstalled };
 
@@ -50,22 +50,7 @@ export async function startRedis(
   const dir = await Deno.makeTempDir({ dir: options.tempDir, prefix: "redis" });
   const [bin, ...args] = pinned(options.cpu ?? 0, [
     "redis-server",
-    "--bind",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--dir",
-    dir,
-    "--save",
-    "",
-    "--appendonly",
-    "yes",
-    "--appendfsync",
-    "everysec",
-    "--protected-mode",
-    "no",
-    "--loglevel",
-    "warning",
+    ...redisServerArgs(port, dir, "everysec"),
   ]);
   const child = new Deno.Command(bin, {
     args,

@@ -33,7 +33,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { averageFrameBytes } from "./messages.ts";
+import { averageFrameBytes } from "../testing/messages.ts";
 import { cpuCount, cpuModel, readProcFiles } from "./procfs.ts";
 import { summarizeProfiles } from "./profile.ts";
 import {

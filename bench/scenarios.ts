@@ -15,7 +15,7 @@ import { Generators as GeneratorSet } from "./generators.ts";
 import { CpuMeter, type CpuSplit, processRssKiB } from "./procfs.ts";
 import { type ServerKind, type ServerProcess, startServer } from "./servers.ts";
 import { startRedis } from "./redis.ts";
-import type { Faults } from "./load_worker.ts";
+import { type Faults, newFaults } from "./load_worker.ts";
 
 /** Everything a run can be told; `run.ts` reads it from the environment. */
 export interface BenchConfig {
@@ -213,7 +213,7 @@ export function connections(
     Math.ceil(config.maxConnections / config.connectionsPerWorker),
   );
   return withServer(kind, workers, config, async (server, generators) => {
-    const faults = emptyFaults();
+    const faults = newFaults();
     const prefix = `c${Date.now().toString(36)}`;
     // Let the server finish starting before the memory baseline.
     await sleep(500);
@@ -660,16 +660,4 @@ function rampFailure(step: RelayResult, config: BenchConfig): string {
     return `generator could not send ${step.rate}/s`;
   }
   return "";
-}
-
-function emptyFaults(): Faults {
-  return {
-    connectFailed: 0,
-    serverErrors: 0,
-    unexpectedCloses: 0,
-    lost: 0,
-    duplicates: 0,
-    reordered: 0,
-    misrouted: 0,
-  };
 }

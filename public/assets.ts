@@ -5,10 +5,15 @@
  *
  * @module
  */
-import type { Asset } from "../signaling/handler.ts";
 import html from "./index.html" with { type: "text" };
 import css from "./dist/app.css" with { type: "text" };
 import js from "./dist/app.js" with { type: "text" };
+
+/** A static file as the server's handler serves it. */
+export interface Asset {
+  body: string;
+  contentType: string;
+}
 
 /** Static files by URL path. */
 export const ASSETS: ReadonlyMap<string, Asset> = new Map([

@@ -32,7 +32,14 @@ import {
 import { CONNECT_TIMEOUT_MS, PeerLink } from "./peer_link.ts";
 import { saveSession } from "./prefs.ts";
 import { findParticipant, type Room } from "./room_model.ts";
-import { SignalingClient, type WireMessage } from "./signaling_client.ts";
+import { SignalingClient } from "./signaling_client.ts";
+import { afterPrevious } from "./serial.ts";
+import {
+  CLOSE,
+  type IceServersMessage,
+  type JoinedMessage,
+  type ServerMessage,
+} from "../signaling/protocol.ts";
 import { deriveStats, type PeerStats } from "./stats.ts";
 import { isValidRoom } from "./room_id.ts";
 
@@ -274,7 +281,7 @@ export class Call {
       connection.fail("Cannot reach the Parley server. Retrying…");
     }
     if (status === "closed" && code !== undefined) {
-      const message = code === 4501
+      const message = code === CLOSE.replaced.code
         ? "This call was opened in another tab, so it ended here."
         : `The server closed the connection (code ${code}).`;
       this.#endCall();
@@ -282,36 +289,34 @@ export class Call {
     }
   }
 
-  #onMessage(message: WireMessage): void {
+  #onMessage(message: ServerMessage): void {
     switch (message.type) {
       case "joined":
         return this.#onJoined(message);
       case "ice-servers":
         return this.#setIceServers(message);
       case "peer-joined": {
-        const peerId = String(message.peerId);
-        this.#room.add(peerId, String(message.name ?? ""));
+        const peerId = message.peerId;
+        this.#room.add(peerId, message.name);
         this.#connect(peerId, true);
         return;
       }
       case "peer-left":
-        return this.#drop(String(message.peerId), true);
+        return this.#drop(message.peerId, true);
       case "signal":
-        return this.#onSignal(String(message.from), message.data);
+        return this.#onSignal(message.from, message.data);
       case "error":
-        return this.#onError(String(message.code), String(message.message));
+        return this.#onError(message.code, message.message);
     }
   }
 
-  #onJoined(message: WireMessage): void {
+  #onJoined(message: JoinedMessage): void {
     const connection = this.#connection;
-    const peers = Array.isArray(message.peers)
-      ? message.peers as { peerId: string; name: string }[]
-      : [];
+    const peers = message.peers;
     this.#joinedSocket = true;
     this.#client?.joined();
-    this.#token = String(message.token);
-    connection.selfId.value = String(message.peerId);
+    this.#token = message.token;
+    connection.selfId.value = message.peerId;
     connection.error.value = "";
     const firstJoin = connection.phase.peek() !== "call";
     connection.phase.value = "call";
@@ -320,11 +325,8 @@ export class Call {
       token: this.#token,
       name: this.#name,
     });
-    const limits = message.limits as
-      | { pingIntervalMs?: number; resumeGraceMs?: number }
-      | undefined;
-    this.#client?.setPingInterval(limits?.pingIntervalMs ?? 20_000);
-    connection.resumeGraceMs.value = limits?.resumeGraceMs ?? 30_000;
+    this.#client?.setPingInterval(message.limits.pingIntervalMs);
+    connection.resumeGraceMs.value = message.limits.resumeGraceMs;
     this.#setIceServers(message);
 
     if (message.resumed !== true) {
@@ -357,16 +359,14 @@ export class Call {
     }
   }
 
-  #setIceServers(message: WireMessage): void {
-    const servers = Array.isArray(message.iceServers)
-      ? message.iceServers as RTCIceServer[]
-      : [];
+  #setIceServers(message: JoinedMessage | IceServersMessage): void {
+    const servers: RTCIceServer[] = message.iceServers;
     this.#connection.iceServers.value = servers;
     for (const remote of this.#remotes.values()) {
       remote.link?.setConfiguration({ iceServers: servers });
     }
     clearTimeout(this.#refreshTimer);
-    const ttl = Number(message.iceServersTtlMs);
+    const ttl = message.iceServersTtlMs ?? 0;
     if (ttl > 0) {
       // TURN credentials expire: ask again at four fifths of their life.
       this.#refreshTimer = setTimeout(() => {
@@ -426,7 +426,7 @@ export class Call {
     this.#remotes.set(from, remote);
     // One peer's signals are handled one after another, so candidates
     // always reach the connection their description went to.
-    remote.inbox = (remote.inbox ?? Promise.resolve()).then(async () => {
+    remote.inbox = afterPrevious(remote.inbox, async () => {
       let link = remote.link;
       if (!link) {
         if (!isOffer || this.#remotes.get(from) !== remote) return;
@@ -437,6 +437,17 @@ export class Call {
       // connection of the peer's) gets a fresh connection of ours.
       if (!applied && isOffer && remote.link === link) {
         await this.#connect(from, false).signal(data);
+      }
+    }, (error) => {
+      // Without this catch one rejected step would stop every later signal
+      // from this peer for the rest of the call. The connection it was for
+      // is in an unknown state: start over with a fresh one of ours.
+      console.warn(`parley: signal from ${from} failed`, error);
+      if (this.#remotes.get(from) !== remote) return;
+      try {
+        this.#connect(from, true);
+      } catch (retryError) {
+        console.warn(`parley: reconnecting to ${from} failed`, retryError);
       }
     });
   }

@@ -6,6 +6,13 @@
  *
  * @module
  */
+import {
+  type ClientFrame,
+  CLOSE,
+  mayReconnect,
+  parseServerMessage,
+  type ServerMessage,
+} from "../signaling/protocol.ts";
 
 /** What the socket is doing, as the UI shows it. */
 export type SocketStatus = "connecting" | "open" | "reconnecting" | "closed";
@@ -33,25 +40,21 @@ export function backoffDelayMs(
 }
 
 /**
- * What a close code asks for: 4500–4999 forbid reconnecting (4501 means
- * another tab took the session over); everything else, including 4000–4499
- * and the 1xxx codes of a dropped connection, means reconnect and resume.
+ * What a close code asks for, from the protocol's table: `replaced` means
+ * another tab took the session over; other codes that forbid reconnecting
+ * stop; the rest (including a dropped connection) reconnect and resume.
  */
 export function closeAction(code: number): CloseAction {
-  if (code === 4501) return "replaced";
-  if (code >= 4500 && code <= 4999) return "stop";
-  return "reconnect";
+  if (code === CLOSE.replaced.code) return "replaced";
+  return mayReconnect(code) ? "reconnect" : "stop";
 }
-
-/** A message as it goes over the wire. */
-export type WireMessage = { type: string; [key: string]: unknown };
 
 /** Callbacks of a {@linkcode SignalingClient}. */
 export interface SignalingHandlers {
   /** The socket opened: send `join` now. */
   onOpen(): void;
   /** A message arrived. */
-  onMessage(message: WireMessage): void;
+  onMessage(message: ServerMessage): void;
   /** The status changed; `code` is the close code that caused it. */
   onStatus(status: SocketStatus, code?: number): void;
 }
@@ -101,7 +104,7 @@ export class SignalingClient {
   }
 
   /** Sends `message` if the socket is open; returns whether it did. */
-  send(message: WireMessage): boolean {
+  send(message: ClientFrame): boolean {
     if (!this.open || !this.#socket) return false;
     this.#socket.send(JSON.stringify(message));
     return true;
@@ -168,13 +171,8 @@ export class SignalingClient {
     };
     socket.onmessage = (event) => {
       if (typeof event.data !== "string") return;
-      let message: unknown;
-      try {
-        message = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (!isWireMessage(message)) return;
+      const message = parseServerMessage(event.data);
+      if (!message) return;
       if (message.type === "pong") this.#awaitingPong = false;
       this.#handlers.onMessage(message);
     };
@@ -197,9 +195,4 @@ export class SignalingClient {
     const delay = backoffDelayMs(this.#attempt++, this.#random);
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
   }
-}
-
-function isWireMessage(value: unknown): value is WireMessage {
-  return typeof value === "object" && value !== null &&
-    typeof (value as { type?: unknown }).type === "string";
 }

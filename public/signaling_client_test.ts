@@ -7,6 +7,7 @@ import {
   SignalingClient,
   type SocketStatus,
 } from "./signaling_client.ts";
+import { CLOSE, parseServerMessage } from "../signaling/protocol.ts";
 
 Deno.test("backoffDelayMs() doubles per attempt with jitter and stays under the cap", () => {
   assert.equal(backoffDelayMs(0, () => 0), BACKOFF_BASE_MS / 2);
@@ -104,4 +105,17 @@ Deno.test("SignalingClient send() refuses while the socket is not open", () => {
   FakeSocket.all[0].onmessage?.({ data: "not json" });
   assert.deepEqual(messages, [{ type: "pong" }]);
   client.stop();
+});
+
+Deno.test("the client reads the server's own message types", () => {
+  const msg = parseServerMessage(
+    '{"type":"peer-joined","peerId":"p","name":"Ada"}',
+  );
+  assert.ok(msg?.type === "peer-joined");
+  const name: string = msg.name;
+  assert.equal(name, "Ada");
+  // A field the server does not send is a type error, not a silent undefined.
+  // @ts-expect-error: peer-joined carries no token
+  assert.equal(msg.token, undefined);
+  assert.equal(closeAction(CLOSE.replaced.code), "replaced");
 });

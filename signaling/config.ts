@@ -9,66 +9,42 @@
  *
  * @module
  */
+import { ConfigError } from "./config_error.ts";
+import { checkIceConfig } from "./ice_servers.ts";
 
-/** Parley's validated configuration. */
-export interface Config {
-  port: number;
-  host: string;
-  databaseUrl: string;
-  redisUrl: string;
-  instanceTtlMs: number;
-  maxRoomSize: number;
-  roomTtlMs: number;
-  resumeGraceMs: number;
-  unloadGraceMs: number;
-  allowedOrigins: string[];
-  enableCors: boolean;
-  debug: boolean;
-  maxMessageBytes: number;
-  joinTimeoutMs: number;
-  idleTimeoutSec: number;
-  errorBudget: number;
-  queueLimit: number;
-  sweepIntervalMs: number;
-  sweepBatch: number;
-  pingIntervalMs: number;
-  stunUrls: string[];
-  turnUrls: string[];
-  turnSecret: string;
-  turnTtlMs: number;
-  turnUsername: string;
-  turnCredential: string;
-  iceServersJson: string;
-  maxConnections: number;
-  maxConnectionsPerIp: number;
-  handshakeRate: number;
-  joinRate: number;
-  messageRate: number;
-  messageBurst: number;
-  candidateBurst: number;
-  maxSdpBytes: number;
-  maxCandidateBytes: number;
-  maxBufferedBytes: number;
-  maxMemoryBytes: number;
-  trustedProxies: string[];
-  exemptIps: string[];
-  allowNoOrigin: boolean;
-  metricsToken: string;
-}
+export { ConfigError } from "./config_error.ts";
 
+/** How an option's text is read. */
 type Kind =
   | "port"
   | "text"
   | "optional"
   | "int"
   | "duration"
+  | "durationSec"
   | "bytes"
   | "bool"
   | "list";
 
+/** The value each kind of option reads into. */
+interface KindValue {
+  port: number;
+  text: string;
+  optional: string;
+  int: number;
+  /** Milliseconds. */
+  duration: number;
+  /** Whole seconds, at least one. */
+  durationSec: number;
+  bytes: number;
+  bool: boolean;
+  list: string[];
+}
+
 /** One configuration option, as `--help` and the README list it. */
 export interface OptionSpec {
-  key: keyof Config;
+  /** Its name in {@linkcode Config}, with the unit of its value. */
+  key: string;
   env: string;
   kind: Kind;
   default: string;
@@ -78,7 +54,7 @@ export interface OptionSpec {
 }
 
 /** Every option, in the order `--help` prints them. */
-export const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = [
   {
     key: "port",
     env: "PORT",
@@ -150,7 +126,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "ALLOWED_ORIGINS",
     kind: "list",
     default: "",
-    help: "comma-separated page origins allowed to open /ws; empty: same host",
+    help:
+      "comma-separated page origins (https://host[:port]) allowed to open /ws; empty: same host",
   },
   {
     key: "enableCors",
@@ -185,7 +162,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     key: "idleTimeoutSec",
     env: "IDLE_TIMEOUT",
-    kind: "duration",
+    kind: "durationSec",
     default: "60s",
     help: "WebSocket ping interval; a socket silent for it is dead",
   },
@@ -409,15 +386,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "",
     help: "bearer token /metrics asks for; empty: /metrics is open",
   },
-];
+] as const satisfies readonly OptionSpec[];
 
-/** A configuration value that cannot be used, named for the person fixing it. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+type Option = (typeof OPTIONS)[number];
+
+/** Parley's validated configuration: one field per option of the table. */
+export type Config = {
+  -readonly [O in Option as O["key"]]: KindValue[O["kind"]];
+};
 
 /** What {@linkcode parseArgs} found besides option values. */
 export interface ParsedArgs {
@@ -434,7 +410,7 @@ export function parseArgs(
   env: Record<string, string | undefined>,
   args: readonly string[] = [],
 ): ParsedArgs {
-  const raw = new Map<OptionSpec, string>();
+  const raw = new Map<Option, string>();
   for (const spec of OPTIONS) {
     const value = env[spec.env];
     if (value !== undefined) raw.set(spec, value);
@@ -453,7 +429,7 @@ export function parseArgs(
     }
     const eq = arg.indexOf("=");
     const flag = eq === -1 ? arg : arg.slice(0, eq);
-    const spec = OPTIONS.find((o) => flagName(o) === flag);
+    const spec = OPTIONS.find((o: OptionSpec) => flagName(o) === flag);
     if (!spec) throw new ConfigError(`Unknown option ${flag} (see --help)`);
     if (eq !== -1) {
       raw.set(spec, arg.slice(eq + 1));
@@ -465,11 +441,14 @@ export function parseArgs(
       throw new ConfigError(`Option ${flag} needs a value`);
     }
   }
-  const values = {} as Record<keyof Config, unknown>;
+  const values: Record<string, unknown> = {};
   for (const spec of OPTIONS) {
     values[spec.key] = parseValue(spec, raw.get(spec) ?? spec.default);
   }
-  const config = values as unknown as Config;
+  // Each value was read by its spec's kind, as the Config type says.
+  const config = values as Config;
+  checkOrigins(config.allowedOrigins);
+  checkRedisUrl(config.redisUrl);
   checkIceConfig(config);
   return { config, help, version };
 }
@@ -548,12 +527,13 @@ function parseValue(spec: OptionSpec, text: string): unknown {
       }
       return n;
     }
-    case "duration": {
+    case "duration":
+    case "durationSec": {
       const ms = parseDuration(text);
       if (ms === undefined || ms <= 0) {
         throw bad("a duration with a unit, like 30s, 5m, 1h or 250ms");
       }
-      return spec.key === "idleTimeoutSec"
+      return spec.kind === "durationSec"
         ? Math.max(1, Math.round(ms / 1000))
         : ms;
     }
@@ -581,107 +561,34 @@ function parseValue(spec: OptionSpec, text: string): unknown {
   }
 }
 
-const STUN_SCHEME = /^stuns?:/;
-const TURN_SCHEME = /^turns?:/;
-
 /**
- * Checks the ICE options together: URL schemes, and that TURN has either a
- * secret or a static username and password. Never echoes a secret.
+ * Checks each `ALLOWED_ORIGINS` entry is an http(s) origin. An entry without
+ * a scheme would never match a browser's `Origin` header, so every page would
+ * get 403 with nothing said at start.
  */
-function checkIceConfig(config: Config): void {
-  for (const url of config.stunUrls) {
-    if (!STUN_SCHEME.test(url)) {
+function checkOrigins(origins: readonly string[]): void {
+  for (const entry of origins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      url = undefined;
+    }
+    if (url?.protocol !== "http:" && url?.protocol !== "https:") {
       throw new ConfigError(
-        `Invalid STUN_URLS (--stun-urls): "${url}" does not start with stun: or stuns:`,
+        `Invalid ALLOWED_ORIGINS (--allowed-origins): "${entry}" is not an origin like https://example.com`,
       );
     }
   }
-  for (const url of config.turnUrls) {
-    if (!TURN_SCHEME.test(url)) {
-      throw new ConfigError(
-        `Invalid TURN_URLS (--turn-urls): "${url}" does not start with turn: or turns:`,
-      );
-    }
-  }
-  const staticAuth = config.turnUsername !== "" || config.turnCredential !== "";
-  if (config.turnSecret !== "" && staticAuth) {
-    throw new ConfigError(
-      "Set either TURN_SECRET or TURN_USERNAME and TURN_CREDENTIAL, not both",
-    );
-  }
-  if (
-    staticAuth && (config.turnUsername === "" || config.turnCredential === "")
-  ) {
-    throw new ConfigError(
-      "TURN_USERNAME and TURN_CREDENTIAL go together: set both",
-    );
-  }
-  if (config.turnUrls.length > 0 && config.turnSecret === "" && !staticAuth) {
-    throw new ConfigError(
-      "TURN_URLS needs TURN_SECRET (short-lived credentials) or TURN_USERNAME and TURN_CREDENTIAL",
-    );
-  }
-  if (
-    (config.turnSecret !== "" || staticAuth) && config.turnUrls.length === 0
-  ) {
-    throw new ConfigError("TURN credentials are set but TURN_URLS is empty");
-  }
-  if (config.iceServersJson !== "") parseIceServersJson(config.iceServersJson);
-  if (config.redisUrl !== "" && !/^rediss?:\/\//.test(config.redisUrl)) {
+}
+
+/** Checks `REDIS_URL` names a Redis server, when it is set. */
+function checkRedisUrl(url: string): void {
+  if (url !== "" && !/^rediss?:\/\//.test(url)) {
     throw new ConfigError(
       "Invalid REDIS_URL (--redis-url): it must start with redis:// or rediss://",
     );
   }
-}
-
-/** A server entry of `ICE_SERVERS`, as `RTCPeerConnection` takes it. */
-export interface IceServerConfig {
-  urls: string | string[];
-  username?: string;
-  credential?: string;
-}
-
-/** Parses and checks `ICE_SERVERS`, or throws a {@linkcode ConfigError}. */
-export function parseIceServersJson(text: string): IceServerConfig[] {
-  const bad = (why: string) =>
-    new ConfigError(`Invalid ICE_SERVERS (--ice-servers): ${why}`);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw bad("not valid JSON");
-  }
-  if (!Array.isArray(value)) throw bad("not a JSON array of ICE servers");
-  return value.map((entry, i) => {
-    if (typeof entry !== "object" || entry === null) {
-      throw bad(`entry ${i} is not an object`);
-    }
-    const { urls, username, credential } = entry as Record<string, unknown>;
-    const list = typeof urls === "string" ? [urls] : urls;
-    if (
-      !Array.isArray(list) || list.length === 0 ||
-      !list.every((u) => typeof u === "string")
-    ) {
-      throw bad(`entry ${i} needs "urls": a URL or a list of URLs`);
-    }
-    for (const url of list as string[]) {
-      if (!STUN_SCHEME.test(url) && !TURN_SCHEME.test(url)) {
-        throw bad(
-          `entry ${i}: "${url}" is not a stun:, stuns:, turn: or turns: URL`,
-        );
-      }
-      if (
-        TURN_SCHEME.test(url) &&
-        (typeof username !== "string" || typeof credential !== "string")
-      ) {
-        throw bad(`entry ${i}: TURN URLs need "username" and "credential"`);
-      }
-    }
-    const server: IceServerConfig = { urls: urls as string | string[] };
-    if (typeof username === "string") server.username = username;
-    if (typeof credential === "string") server.credential = credential;
-    return server;
-  });
 }
 
 /**
@@ -708,3 +615,9 @@ export function databasePath(url: string): string {
     `Invalid DATABASE_URL: "${url}" is not file:PATH, file:///PATH or :memory:`,
   );
 }
+
+/**
+ * Every option at its default, parsed from the table above: the one place
+ * defaults live. Modules that take options fall back to these.
+ */
+export const DEFAULTS: Readonly<Config> = Object.freeze(parseArgs({}).config);

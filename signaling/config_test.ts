@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   ConfigError,
   databasePath,
+  DEFAULTS,
   helpText,
   OPTIONS,
   parseArgs,
@@ -192,6 +193,21 @@ Deno.test("parseArgs() reads sizes with binary units and lists split on commas",
   assert.deepEqual(parseArgs({ STUN_URLS: "" }).config.stunUrls, []);
 });
 
+Deno.test("parseArgs() refuses an ALLOWED_ORIGINS entry that is not an http(s) origin, naming it", () => {
+  for (const entry of ["example.com", "example.com:443", "ftp://example.com"]) {
+    const message = errorOf({
+      ALLOWED_ORIGINS: `https://ok.example,${entry}`,
+    });
+    assert.match(message, /ALLOWED_ORIGINS/);
+    assert.ok(message.includes(`"${entry}"`), message);
+  }
+  assert.deepEqual(
+    parseArgs({ ALLOWED_ORIGINS: "http://localhost:8080,https://a.example" })
+      .config.allowedOrigins,
+    ["http://localhost:8080", "https://a.example"],
+  );
+});
+
 Deno.test("parseConfig() reads the environment only", () => {
   assert.equal(parseConfig({ PORT: "0" }).port, 0);
 });
@@ -246,4 +262,16 @@ Deno.test("helpText() lists every option with its flag and default", () => {
   assert.match(text, /--enable-cors\n/);
   assert.match(text, /--help/);
   assert.match(text, /--version/);
+});
+
+Deno.test("parseArgs() gives one Config field per option of the table, and DEFAULTS is it with nothing set", () => {
+  const { config } = parseArgs({});
+  assert.deepEqual(
+    Object.keys(config).sort(),
+    OPTIONS.map((o) => o.key).sort(),
+  );
+  assert.deepEqual(DEFAULTS, config);
+  assert.ok(Object.isFrozen(DEFAULTS));
+  // IDLE_TIMEOUT reads into whole seconds by its kind, not by its name.
+  assert.equal(parseArgs({ IDLE_TIMEOUT: "1500ms" }).config.idleTimeoutSec, 2);
 });

@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  type ClientMessage,
   CLOSE,
   type CloseCode,
   encode,
@@ -16,11 +17,68 @@ import {
   type JoinMessage,
   parseClientMessage,
   ProtocolError,
+  type Ref,
   type ServerMessage,
+  type SignalMessage,
 } from "./protocol.ts";
 import { TokenBucket } from "./limits.ts";
-import type { Hub, PeerSocket, ResolvedHubOptions, Session } from "./hub.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import { StoreUnavailableError } from "../storage/mod.ts";
+
+/** The connection's view of a WebSocket: what it sends and how it closes. */
+export interface PeerSocket {
+  /** Sends one text frame. */
+  send(text: string): void;
+  /** Closes the socket; later calls do nothing. */
+  close(code: number, reason: string): void;
+  /** Bytes queued for sending and not yet written to the network. */
+  readonly bufferedAmount: number;
+}
+
+/** What a connection holds while joined: the host's session record. */
+export interface BoundSession {
+  /** The connection holding the session, while one does. */
+  conn?: unknown;
+}
+
+/**
+ * What a connection needs from the room logic (the hub implements it). A
+ * method may throw a {@linkcode ProtocolError} for the client.
+ */
+export interface ConnectionHost<S extends BoundSession> {
+  /** Handles a join (new or resume); attaches a session on success. */
+  join(conn: Connection<S>, msg: JoinMessage): Promise<void>;
+  /** Handles `leave` of the attached session. */
+  leave(conn: Connection<S>, unload: boolean): Promise<void>;
+  /** Relays a signal from the attached session. */
+  relay(conn: Connection<S>, raw: string, msg: SignalMessage): void;
+  /** Fresh ICE servers for the attached session. */
+  iceServers(conn: Connection<S>, ref: Ref | undefined): ServerMessage;
+  /** The socket of a joined session closed without `leave`. */
+  dropped(session: S): void;
+  /** The socket closed; the connection is done. */
+  closed(conn: Connection<S>): void;
+}
+
+/** The limits and hooks of one connection. */
+export interface ConnectionOptions {
+  readonly errorBudget: number;
+  readonly joinTimeoutMs: number;
+  readonly maxMessageBytes: number;
+  readonly maxBufferedBytes: number;
+  readonly messageRate: number;
+  readonly messageBurst: number;
+  readonly candidateBurst: number;
+  readonly maxSdpBytes: number;
+  readonly maxCandidateBytes: number;
+  /** Sees every parsed message first (a test hook). */
+  readonly inspect: (msg: ClientMessage) => void;
+  readonly now: () => number;
+  readonly log: Logger;
+  /** Where errors, closes and latencies are counted. */
+  readonly metrics: Metrics;
+}
 
 /** What a connection may ask about the client address behind it. */
 export interface ClientHooks {
@@ -36,17 +94,23 @@ export interface ClientHooks {
  */
 const RATE_LIMIT_STREAK_CLOSE = 50;
 
+/**
+ * Frames held while a join or leave waits on the store. A page sends its
+ * join and then at most an ICE trickle; more than this is refused.
+ */
+const BACKLOG_LIMIT = 64;
+
 /** One WebSocket's protocol state. */
-export class Connection {
-  readonly #hub: Hub;
+export class Connection<S extends BoundSession = BoundSession> {
+  readonly #host: ConnectionHost<S>;
   readonly #socket: PeerSocket;
-  readonly #options: ResolvedHubOptions;
+  readonly #options: ConnectionOptions;
   readonly #client: ClientHooks;
   readonly #messages: TokenBucket;
   readonly #candidates: TokenBucket;
   readonly #joins: TokenBucket;
   #refusedStreak = 0;
-  #session?: Session;
+  #session?: S;
   #budget: number;
   #busy = false;
   #backlog: (string | null)[] = [];
@@ -56,12 +120,12 @@ export class Connection {
   #closeTimer?: ReturnType<typeof setTimeout>;
 
   constructor(
-    hub: Hub,
+    host: ConnectionHost<S>,
     socket: PeerSocket,
-    options: ResolvedHubOptions,
-    client: ClientHooks = {},
+    options: ConnectionOptions & { client?: ClientHooks },
   ) {
-    this.#hub = hub;
+    this.#host = host;
+    const client = options.client ?? {};
     this.#socket = socket;
     this.#options = options;
     this.#client = client;
@@ -83,8 +147,8 @@ export class Connection {
     this.#armJoinTimer();
   }
 
-  /** @internal The joined session, if any. */
-  get session(): Session | undefined {
+  /** The joined session, if any. */
+  get session(): S | undefined {
     return this.#session;
   }
 
@@ -93,14 +157,38 @@ export class Connection {
     return this.#closed;
   }
 
-  /** Handles a text frame (a string) or a binary frame (`null`). */
+  /**
+   * Handles a text frame (a string) or a binary frame (`null`). The size and
+   * rate checks run as a frame arrives, even while a join or leave waits on
+   * the store; only frames that pass them wait in the bounded backlog.
+   */
   receive(raw: string | null): void {
     if (this.#closed) return;
+    if (!this.#admit(raw)) return;
     if (this.#busy) {
+      if (this.#backlog.length >= BACKLOG_LIMIT) {
+        this.#rateLimited("Too many messages while joining; slow down");
+        return;
+      }
       this.#backlog.push(raw);
       return;
     }
     this.#handle(raw);
+  }
+
+  /** The checks every frame passes on arrival; false if it was refused. */
+  #admit(raw: string | null): boolean {
+    if (raw === null) return true;
+    if (exceedsUtf8Bytes(raw, this.#options.maxMessageBytes)) {
+      this.close(CLOSE.tooLarge);
+      return false;
+    }
+    if (!this.#messages.take()) {
+      this.#rateLimited("Too many messages; slow down");
+      return false;
+    }
+    this.#refusedStreak = 0;
+    return true;
   }
 
   /** The socket closed, whoever closed it. Idempotent. */
@@ -111,11 +199,11 @@ export class Connection {
     this.#closed = true;
     clearTimeout(this.#joinTimer);
     this.#backlog = [];
-    this.#hub.forget(this);
+    this.#host.closed(this);
     const session = this.#session;
     if (session) {
       this.detach();
-      this.#hub.drop(session);
+      this.#host.dropped(session);
     }
   }
 
@@ -141,7 +229,7 @@ export class Connection {
   /** Closes the socket with one of the protocol's close codes. */
   close(close: CloseCode): void {
     if (this.#closed) return;
-    this.#hub.metrics.closes.inc(close.code);
+    this.#options.metrics.countClose(close.code);
     this.handleClose();
     // Deno 2.9 drops a close frame asked for while it is still handing us
     // frames of the same read (a client's burst) and ends the stream without
@@ -156,13 +244,13 @@ export class Connection {
     }, 0);
   }
 
-  /** @internal */
-  attach(session: Session): void {
+  /** Binds a joined session to this socket (the host calls it). */
+  attach(session: S): void {
     this.#session = session;
     clearTimeout(this.#joinTimer);
   }
 
-  /** @internal Unbinds the session from this socket (leave, replace). */
+  /** Unbinds the session from this socket (leave, replace). */
   detach(): void {
     const session = this.#session;
     if (session?.conn === this) session.conn = undefined;
@@ -179,15 +267,6 @@ export class Connection {
           "Binary frames are not supported; send JSON text",
         );
       }
-      if (exceedsUtf8Bytes(raw, this.#options.maxMessageBytes)) {
-        this.close(CLOSE.tooLarge);
-        return;
-      }
-      if (!this.#messages.take()) {
-        this.#rateLimited("Too many messages; slow down");
-        return;
-      }
-      this.#refusedStreak = 0;
       const msg = parseClientMessage(raw);
       ref = msg.ref;
       this.#options.inspect(msg);
@@ -201,12 +280,12 @@ export class Connection {
           // Timing every relay would cost the hot path two clock reads;
           // one in 16 shows the distribution just as well.
           if ((++this.#relays & 15) !== 0) {
-            this.#hub.relay(this, raw, msg);
+            this.#host.relay(this, raw, msg);
             return;
           }
           const start = performance.now();
-          this.#hub.relay(this, raw, msg);
-          this.#hub.metrics.relayLatency.observe(
+          this.#host.relay(this, raw, msg);
+          this.#options.metrics.observeRelay(
             (performance.now() - start) / 1000,
           );
           return;
@@ -233,10 +312,10 @@ export class Connection {
           this.#await(this.#timedJoin(msg), msg.ref);
           return;
         case "leave":
-          this.#await(this.#hub.leave(this, msg.unload ?? false), msg.ref);
+          this.#await(this.#host.leave(this, msg.unload ?? false), msg.ref);
           return;
         case "ice-servers":
-          this.send(encode(this.#hub.iceServers(this, msg.ref)));
+          this.send(encode(this.#host.iceServers(this, msg.ref)));
           return;
       }
     } catch (error) {
@@ -272,8 +351,7 @@ export class Connection {
       });
       failure = new ProtocolError("internal", "Internal server error", ref);
     }
-    this.#hub.stats.errors++;
-    this.#hub.metrics.errors.inc(failure.code);
+    this.#options.metrics.countError(failure.code);
     const msg: ServerMessage = {
       type: "error",
       code: failure.code,
@@ -289,8 +367,8 @@ export class Connection {
 
   async #timedJoin(msg: JoinMessage): Promise<void> {
     const start = performance.now();
-    await this.#hub.join(this, msg);
-    this.#hub.metrics.joinLatency.observe((performance.now() - start) / 1000);
+    await this.#host.join(this, msg);
+    this.#options.metrics.observeJoin((performance.now() - start) / 1000);
   }
 
   /** Refuses a message; a client that keeps pushing is closed. */

@@ -9,6 +9,7 @@
  * @module
  */
 import type { Hub } from "./hub.ts";
+import { DEFAULTS } from "./config.ts";
 import type { RoomStore } from "../storage/mod.ts";
 import {
   checkHandshake,
@@ -43,11 +44,11 @@ export interface HandlerOptions {
   allowedOrigins?: readonly string[];
   /** Allow any origin (local development). @default {false} */
   enableCors?: boolean;
-  /** @default {60} */
+  /** @default {DEFAULTS.idleTimeoutSec} */
   idleTimeoutSec?: number;
-  /** Accept WebSockets that carry no Origin header. @default {true} */
+  /** Accept WebSockets that carry no Origin header. @default {DEFAULTS.allowNoOrigin} */
   allowNoOrigin?: boolean;
-  /** Open WebSockets per instance; more get 503. @default {16000} */
+  /** Open WebSockets per instance; more get 503. @default {DEFAULTS.maxConnections} */
   maxConnections?: number;
   /** Per-address limits; none when absent. */
   limiter?: ClientLimiter;
@@ -93,8 +94,8 @@ export function createHandler(
   const allowed = new Set(
     (options.allowedOrigins ?? []).map((o) => normalizeOrigin(o)),
   );
-  const idleTimeoutSec = options.idleTimeoutSec ?? 60;
-  const maxConnections = options.maxConnections ?? 16000;
+  const idleTimeoutSec = options.idleTimeoutSec ?? DEFAULTS.idleTimeoutSec;
+  const maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
   const trustedProxies = new Set(options.trustedProxies ?? []);
   const overloaded = options.overloaded ?? (() => false);
   const limiter = options.limiter;
@@ -125,7 +126,7 @@ export function createHandler(
   function originAllowed(req: Request, url: URL): boolean {
     const origin = req.headers.get("origin");
     // Non-browser clients send no Origin; browsers always do on WebSockets.
-    if (origin === null) return options.allowNoOrigin ?? true;
+    if (origin === null) return options.allowNoOrigin ?? DEFAULTS.allowNoOrigin;
     if (options.enableCors) return true;
     const normalized = normalizeOrigin(origin);
     if (normalized === undefined) return false;
@@ -271,7 +272,7 @@ export function createHandler(
 
   function socket(req: Request, url: URL, remote: string): Response {
     const res = upgrade(req, url, remote);
-    if (res.status !== 101) deps.hub.metrics.refusals.inc(res.status);
+    if (res.status !== 101) deps.hub.metrics.countRefusal(res.status);
     return res;
   }
 

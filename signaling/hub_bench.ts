@@ -10,7 +10,7 @@
  */
 import { Hub, type PeerSocket } from "./hub.ts";
 import { SqliteStore } from "../storage/sqlite_store.ts";
-import { cycleStep, signalFrame } from "../bench/messages.ts";
+import { cycleStep, signalFrame } from "../testing/messages.ts";
 
 /** A socket that keeps the last frame it was sent. */
 class FakeSocket implements PeerSocket {

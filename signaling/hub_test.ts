@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  type Connection,
-  Hub,
-  type HubOptions,
-  type PeerSocket,
-} from "./hub.ts";
+import { Hub, type HubOptions, type PeerSocket } from "./hub.ts";
+import type { Connection } from "./connection.ts";
+import { DEFAULTS } from "./config.ts";
 import { SqliteStore } from "../storage/sqlite_store.ts";
+import { StoreUnavailableError } from "../storage/mod.ts";
+import { DatabaseSync } from "node:sqlite";
 
 /** A PeerSocket that records what the hub sends and how it closes. */
 class FakeSocket implements PeerSocket {
@@ -38,12 +37,16 @@ function settle(): Promise<void> {
 }
 
 class Fixture implements Disposable {
-  readonly store = new SqliteStore(":memory:");
+  readonly store: SqliteStore;
   readonly hub: Hub;
   readonly sockets: FakeSocket[] = [];
   time = 1_700_000_000_000;
 
-  constructor(options: HubOptions = {}) {
+  constructor(
+    options: HubOptions = {},
+    store: SqliteStore = new SqliteStore(":memory:"),
+  ) {
+    this.store = store;
     this.hub = new Hub(this.store, { now: () => this.time, ...options });
   }
 
@@ -345,6 +348,209 @@ Deno.test("Hub keeps a peer that left on unload resumable for the unload grace o
   } finally {
     hub.shutdown();
     await settle();
+    store.close();
+  }
+});
+
+/** A SQLite store whose calls can be held or made to fail, by name. */
+class FaultyStore extends SqliteStore {
+  /** Calls that fail with StoreUnavailableError while listed. */
+  readonly failing = new Set<string>();
+  /** While set, addPeer waits for it. */
+  gate?: Promise<void>;
+
+  constructor() {
+    super(":memory:");
+  }
+
+  #fault(name: string): void {
+    if (this.failing.has(name)) {
+      throw new StoreUnavailableError(`${name} failed (test)`);
+    }
+  }
+
+  override async addPeer(
+    ...args: Parameters<SqliteStore["addPeer"]>
+  ): ReturnType<SqliteStore["addPeer"]> {
+    await this.gate;
+    this.#fault("addPeer");
+    return await super.addPeer(...args);
+  }
+
+  override async listPeers(roomId: string) {
+    this.#fault(`listPeers:${roomId}`);
+    return await super.listPeers(roomId);
+  }
+
+  override async setAway(peerId: string, since: number, instanceId: string) {
+    this.#fault("setAway");
+    return await super.setAway(peerId, since, instanceId);
+  }
+}
+
+Deno.test("Connection checks frame size as frames arrive while a join waits on the store", async () => {
+  const store = new FaultyStore();
+  using f = new Fixture({ maxMessageBytes: 1024 }, store);
+  const { promise: gate, resolve: open } = Promise.withResolvers<void>();
+  store.gate = gate;
+  const s = f.socket();
+  s.conn?.receive(JSON.stringify({ type: "join", room: "r" }));
+  s.conn?.receive(" ".repeat(2048));
+  await settle();
+  // Closed at once, not when the join is done.
+  assert.deepEqual(s.closedWith, { code: 4502, reason: "too-large" });
+  open();
+  await settle();
+});
+
+Deno.test("Connection bounds the backlog while a join waits on the store and refuses the rest", async () => {
+  const store = new FaultyStore();
+  using f = new Fixture({ messageBurst: 1000 }, store);
+  const { promise: gate, resolve: open } = Promise.withResolvers<void>();
+  store.gate = gate;
+  const s = f.socket();
+  s.conn?.receive(JSON.stringify({ type: "join", room: "r" }));
+  for (let i = 0; i < 100; i++) {
+    s.conn?.receive(JSON.stringify({ type: "ping", ref: i }));
+  }
+  await settle();
+  // Refused as they arrived: the join is still waiting.
+  const refused = s.take();
+  assert.ok(refused.length > 0, "frames over the bound are refused at once");
+  assert.ok(refused.every((m) => m.code === "rate-limited"));
+  open();
+  await settle();
+  await settle();
+  const after = s.take();
+  assert.equal(after[0].type, "joined");
+  const pongs = after.filter((m) => m.type === "pong");
+  assert.equal(pongs.length + refused.length, 100);
+  // The backlog kept the first frames, in order.
+  assert.deepEqual(pongs.map((m) => m.ref), pongs.map((_, i) => i));
+});
+
+Deno.test("Connection counts frames against the rate limit as they arrive during a join", async () => {
+  const store = new FaultyStore();
+  using f = new Fixture({ messageBurst: 5, messageRate: 1 }, store);
+  const { promise: gate, resolve: open } = Promise.withResolvers<void>();
+  store.gate = gate;
+  const s = f.socket();
+  s.conn?.receive(JSON.stringify({ type: "join", room: "r" }));
+  for (let i = 0; i < 10; i++) {
+    s.conn?.receive(JSON.stringify({ type: "ping", ref: i }));
+  }
+  await settle();
+  assert.equal(
+    s.take().filter((m) => m.code === "rate-limited").length,
+    6,
+    "the join and four pings fit the burst of 5",
+  );
+  open();
+  await settle();
+});
+
+Deno.test("Hub.sweep() announces every removed peer even when loading one room fails", async () => {
+  const store = new FaultyStore();
+  using f = new Fixture({ resumeGraceMs: 1000 }, store);
+  // Two rooms, each with a peer about to expire and one away for less long.
+  const rooms = ["r1", "r2"];
+  const expiring: string[] = [];
+  const staying: { token: string; peerId: string }[] = [];
+  for (const room of rooms) {
+    const a = await f.joined(room);
+    const b = await f.joined(room);
+    expiring.push(a.peerId);
+    staying.push(b);
+    f.drop(a.socket);
+  }
+  await settle();
+  f.time += 500;
+  for (let i = 0; i < f.sockets.length; i++) {
+    if (i % 2 === 1) f.drop(f.sockets[i]);
+  }
+  await settle();
+  f.time += 600;
+  store.failing.add("listPeers:r1");
+  await f.hub.sweep();
+  assert.equal(f.hub.pendingWrites, 1, "r1's announcement waits for a retry");
+  store.failing.clear();
+  await f.hub.sweep();
+  assert.equal(f.hub.pendingWrites, 0);
+  // Each staying peer finds the peer-left of its room's expired peer queued.
+  for (const [i, b] of staying.entries()) {
+    const again = f.socket();
+    await f.send(again, { type: "join", room: rooms[i], token: b.token });
+    const [joined, ...queued] = again.take();
+    assert.equal(joined.resumed, true, JSON.stringify(joined));
+    assert.deepEqual(
+      queued.filter((m) => m.type === "peer-left").map((m) => m.peerId),
+      [expiring[i]],
+      rooms[i],
+    );
+  }
+});
+
+Deno.test("Hub keeps at most retryLimit failed writes, giving up the oldest", async () => {
+  const store = new FaultyStore();
+  using f = new Fixture({ retryLimit: 3 }, store);
+  store.failing.add("setAway");
+  for (let i = 0; i < 5; i++) {
+    const a = await f.joined(`r${i}`);
+    f.drop(a.socket);
+  }
+  await settle();
+  assert.equal(f.hub.pendingWrites, 3);
+  store.failing.clear();
+  await f.hub.sweep();
+  assert.equal(f.hub.pendingWrites, 0);
+});
+
+Deno.test("Hub answers internal and logs the stack when the store fails with a bug, not an outage", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley-hub-" });
+  const logged: { level: string; event: string; error?: unknown }[] = [];
+  const record = (level: string) => (event: string, fields = {}) =>
+    logged.push({ level, event, ...fields });
+  const log = {
+    debug: record("debug"),
+    info: record("info"),
+    warn: record("warn"),
+    error: record("error"),
+  };
+  try {
+    const path = `${dir}/p.db`;
+    using f = new Fixture({ log }, new SqliteStore(path));
+    // Another hand breaks the schema: every join now hits a missing table.
+    const other = new DatabaseSync(path);
+    other.exec("DROP TABLE peers");
+    other.close();
+    const s = f.socket();
+    await f.send(s, { type: "join", room: "r", ref: 1 });
+    assert.deepEqual(s.take().map((m) => [m.type, m.code, m.ref]), [[
+      "error",
+      "internal",
+      1,
+    ]]);
+    const errors = logged.filter((l) => l.level === "error");
+    assert.equal(errors.length, 1, JSON.stringify(logged));
+    assert.match(String(errors[0].error), /no such table: peers\n\s+at /);
+    assert.ok(!logged.some((l) => l.event === "store.unavailable"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Hub without options takes its limits from the configuration defaults", () => {
+  const store = new SqliteStore(":memory:");
+  try {
+    const hub = new Hub(store);
+    assert.deepEqual(hub.limits, {
+      maxRoomSize: DEFAULTS.maxRoomSize,
+      maxMessageBytes: DEFAULTS.maxMessageBytes,
+      resumeGraceMs: DEFAULTS.resumeGraceMs,
+      queueLimit: DEFAULTS.queueLimit,
+      pingIntervalMs: DEFAULTS.pingIntervalMs,
+    });
+  } finally {
     store.close();
   }
 });

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DEFAULTS } from "./config.ts";
 
 /** A token bucket: `burst` tokens, refilled at `ratePerSec`. */
 export class TokenBucket {
@@ -55,11 +56,11 @@ export class TokenBucket {
 
 /** Options for {@linkcode ClientLimiter}. */
 export interface ClientLimiterOptions {
-  /** Open WebSockets one address may hold. @default {20} */
+  /** Open WebSockets one address may hold. @default {DEFAULTS.maxConnectionsPerIp} */
   maxSocketsPerIp?: number;
-  /** Sustained WebSocket handshakes per second per address. @default {10} */
+  /** Sustained WebSocket handshakes per second per address. @default {DEFAULTS.handshakeRate} */
   handshakesPerSec?: number;
-  /** Sustained joins per second per address. @default {5} */
+  /** Sustained joins per second per address. @default {DEFAULTS.joinRate} */
   joinsPerSec?: number;
   /** Addresses no per-address limit applies to. @default {[]} */
   exempt?: readonly string[];
@@ -91,9 +92,9 @@ export class ClientLimiter {
 
   constructor(options: ClientLimiterOptions = {}) {
     this.#options = {
-      maxSocketsPerIp: 20,
-      handshakesPerSec: 10,
-      joinsPerSec: 5,
+      maxSocketsPerIp: DEFAULTS.maxConnectionsPerIp,
+      handshakesPerSec: DEFAULTS.handshakeRate,
+      joinsPerSec: DEFAULTS.joinRate,
       exempt: [],
       now: Date.now,
       ...options,

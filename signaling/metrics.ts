@@ -87,22 +87,92 @@ export const LATENCY_BOUNDS_SEC = [
   2.5,
 ] as const;
 
-/** The metrics of one instance that are not read off the hub on demand. */
+/**
+ * The metrics of one instance that are not read off the hub on demand.
+ * Counters move only through the `count…` and `observe…` methods.
+ */
 export class Metrics {
   /** Errors sent to clients, by error code. */
   readonly errors = new LabeledCounter();
   /** Sockets the server closed, by close code. */
   readonly closes = new LabeledCounter();
+  #joins = 0;
+  #resumes = 0;
+  #relayed = 0;
+  #errorsTotal = 0;
   /** `/ws` handshakes refused before the upgrade, by HTTP status. */
   readonly refusals = new LabeledCounter();
   /** From a `join` arriving to its `joined` going out. */
   readonly joinLatency = new Histogram(LATENCY_BOUNDS_SEC);
   /** Handling time of a relayed signal (sampled one in 16). */
   readonly relayLatency = new Histogram(LATENCY_BOUNDS_SEC);
+  #eventLoopLagSec = 0;
+  #eventLoopLagMaxSec = 0;
+
   /** The latest event-loop lag, in seconds. */
-  eventLoopLagSec = 0;
+  get eventLoopLagSec(): number {
+    return this.#eventLoopLagSec;
+  }
   /** The largest event-loop lag seen, in seconds. */
-  eventLoopLagMaxSec = 0;
+  get eventLoopLagMaxSec(): number {
+    return this.#eventLoopLagMaxSec;
+  }
+
+  /** New peers joined. */
+  get joins(): number {
+    return this.#joins;
+  }
+  /** Sessions resumed. */
+  get resumes(): number {
+    return this.#resumes;
+  }
+  /** Signals relayed. */
+  get relayed(): number {
+    return this.#relayed;
+  }
+  /** Errors sent to clients, all codes. */
+  get errorsTotal(): number {
+    return this.#errorsTotal;
+  }
+
+  /** Counts a new peer. */
+  countJoin(): void {
+    this.#joins++;
+  }
+  /** Counts a resumed session. */
+  countResume(): void {
+    this.#resumes++;
+  }
+  /** Counts a relayed signal. */
+  countRelay(): void {
+    this.#relayed++;
+  }
+  /** Counts an error sent to a client. */
+  countError(code: string): void {
+    this.#errorsTotal++;
+    this.errors.inc(code);
+  }
+  /** Counts a socket the server closed. */
+  countClose(code: number): void {
+    this.closes.inc(code);
+  }
+  /** Records how long a join took, in seconds. */
+  observeJoin(seconds: number): void {
+    this.joinLatency.observe(seconds);
+  }
+  /** Records the event loop's latest lag, in seconds. */
+  observeEventLoopLag(seconds: number): void {
+    this.#eventLoopLagSec = seconds;
+    this.#eventLoopLagMaxSec = Math.max(this.#eventLoopLagMaxSec, seconds);
+  }
+  /** Counts a `/ws` handshake refused before the upgrade. */
+  countRefusal(status: number): void {
+    this.refusals.inc(status);
+  }
+  /** Records how long a relay took, in seconds. */
+  observeRelay(seconds: number): void {
+    this.relayLatency.observe(seconds);
+  }
 }
 
 /** One metric family to render. */

@@ -83,31 +83,85 @@ export interface IceServer {
   credential?: string;
 }
 
+/** `joined`: the socket holds a session in `room` now. */
+export interface JoinedMessage {
+  type: "joined";
+  room: string;
+  peerId: string;
+  token: string;
+  resumed: boolean;
+  peers: PeerInfo[];
+  iceServers: IceServer[];
+  iceServersTtlMs?: number;
+  limits: Limits;
+  ref?: Ref;
+}
+
+/** `ice-servers`: fresh ICE servers, on request. */
+export interface IceServersMessage {
+  type: "ice-servers";
+  iceServers: IceServer[];
+  iceServersTtlMs?: number;
+  ref?: Ref;
+}
+
+/** `peer-joined`: a new member of the room. */
+export interface PeerJoinedMessage {
+  type: "peer-joined";
+  peerId: string;
+  name: string;
+}
+
+/** `peer-left`: a member left for good. */
+export interface PeerLeftMessage {
+  type: "peer-left";
+  peerId: string;
+}
+
+/**
+ * A relayed `signal`. The relay forwards a plain frame as the sender wrote
+ * it, with `from` appended, so `to` (the receiver's own ID) and the sender's
+ * `ref` may come along; receivers ignore them.
+ */
+export interface RelayedSignalMessage {
+  type: "signal";
+  from: string;
+  data: unknown;
+  to?: string;
+  ref?: Ref;
+}
+
+/** `error`: the message with `ref` could not be carried out. */
+export interface ErrorMessage {
+  type: "error";
+  code: ErrorCode;
+  message: string;
+  ref?: Ref;
+}
+
+/** `pong`: the answer to `ping`. */
+export interface PongMessage {
+  type: "pong";
+  ref?: Ref;
+}
+
 /** Every message the server sends. */
 export type ServerMessage =
-  | {
-    type: "joined";
-    room: string;
-    peerId: string;
-    token: string;
-    resumed: boolean;
-    peers: PeerInfo[];
-    iceServers: IceServer[];
-    iceServersTtlMs?: number;
-    limits: Limits;
-    ref?: Ref;
-  }
-  | {
-    type: "ice-servers";
-    iceServers: IceServer[];
-    iceServersTtlMs?: number;
-    ref?: Ref;
-  }
-  | { type: "peer-joined"; peerId: string; name: string }
-  | { type: "peer-left"; peerId: string }
-  | { type: "signal"; from: string; data: unknown }
-  | { type: "error"; code: ErrorCode; message: string; ref?: Ref }
-  | { type: "pong"; ref?: Ref };
+  | JoinedMessage
+  | IceServersMessage
+  | PeerJoinedMessage
+  | PeerLeftMessage
+  | RelayedSignalMessage
+  | ErrorMessage
+  | PongMessage;
+
+/** A message as a client sends it (the server adds `plain` when parsing). */
+export type ClientFrame =
+  | JoinMessage
+  | Omit<SignalMessage, "plain">
+  | LeaveMessage
+  | PingMessage
+  | IceServersRequest;
 
 /**
  * Error codes, and whether each one spends the socket's error budget (bad
@@ -151,6 +205,15 @@ export const CLOSE = {
 
 /** One entry of {@linkcode CLOSE}. */
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
+
+/**
+ * Whether a client may reconnect (and resume) after the server closed its
+ * socket with `code`: not for 4500–4999; yes for 4000–4499 and for the
+ * 1xxx codes of a dropped connection.
+ */
+export function mayReconnect(code: number): boolean {
+  return code < 4500 || code > 4999;
+}
 
 /** The one error clients see: a stable code and a message for people. */
 export class ProtocolError extends Error {
@@ -391,4 +454,93 @@ export function inspectSignalData(
 /** Serialises a server message. */
 export function encode(msg: ServerMessage): string {
   return JSON.stringify(msg);
+}
+
+/**
+ * Parses a frame from the server, or returns undefined for one that is not
+ * a message of this protocol (the client ignores those). Checks every field
+ * the client reads, so a server change that breaks a field fails here, and
+ * a type change fails `deno check` of the client.
+ */
+export function parseServerMessage(raw: string): ServerMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(value)) return undefined;
+  const m = value;
+  if (m.ref !== undefined && !isRef(m.ref)) return undefined;
+  switch (m.type) {
+    case "joined":
+      return isString(m.room) && isString(m.peerId) && isString(m.token) &&
+          typeof m.resumed === "boolean" && isPeerList(m.peers) &&
+          isIceServers(m.iceServers, m.iceServersTtlMs) && isLimits(m.limits)
+        ? m as unknown as JoinedMessage
+        : undefined;
+    case "ice-servers":
+      return isIceServers(m.iceServers, m.iceServersTtlMs)
+        ? m as unknown as IceServersMessage
+        : undefined;
+    case "peer-joined":
+      return isString(m.peerId) && isString(m.name)
+        ? m as unknown as PeerJoinedMessage
+        : undefined;
+    case "peer-left":
+      return isString(m.peerId) ? m as unknown as PeerLeftMessage : undefined;
+    case "signal":
+      return isString(m.from) && m.data !== undefined &&
+          (m.to === undefined || isString(m.to))
+        ? m as unknown as RelayedSignalMessage
+        : undefined;
+    case "error":
+      return isString(m.code) && Object.hasOwn(ERROR_CODES, m.code) &&
+          isString(m.message)
+        ? m as unknown as ErrorMessage
+        : undefined;
+    case "pong":
+      return m as unknown as PongMessage;
+    default:
+      return undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === "string";
+}
+
+function isRef(value: unknown): value is Ref {
+  return typeof value === "string" || typeof value === "number";
+}
+
+function isPeerList(value: unknown): value is PeerInfo[] {
+  return Array.isArray(value) &&
+    value.every((p) => isObject(p) && isString(p.peerId) && isString(p.name));
+}
+
+function isIceServers(servers: unknown, ttlMs: unknown): boolean {
+  return Array.isArray(servers) &&
+    servers.every((s) =>
+      isObject(s) &&
+      (isString(s.urls) || (Array.isArray(s.urls) && s.urls.every(isString)))
+    ) &&
+    (ttlMs === undefined || typeof ttlMs === "number");
+}
+
+const LIMIT_KEYS: readonly (keyof Limits)[] = [
+  "maxRoomSize",
+  "maxMessageBytes",
+  "resumeGraceMs",
+  "queueLimit",
+  "pingIntervalMs",
+];
+
+function isLimits(value: unknown): value is Limits {
+  return isObject(value) &&
+    LIMIT_KEYS.every((key) => typeof value[key] === "number");
 }

@@ -13,7 +13,7 @@ import {
   relayedSignal,
   type SignalMessage,
 } from "./protocol.ts";
-import { cycleStep, signalFrame } from "../bench/messages.ts";
+import { cycleStep, signalFrame } from "../testing/messages.ts";
 
 const TO = "Yq3kA0x2mW7tPZb9cD1e_g";
 const FROM = "p7QmZx2A9wLk3Vb8Nc0dEf";

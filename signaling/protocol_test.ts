@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import {
   CLOSE,
-  ERROR_CODES,
+  encode,
   exceedsUtf8Bytes,
   isValidRoomId,
+  mayReconnect,
   parseClientMessage,
+  parseServerMessage,
   ProtocolError,
   relayedSignal,
+  type ServerMessage,
   type SignalMessage,
 } from "./protocol.ts";
 
@@ -283,44 +286,83 @@ Deno.test("isValidRoomId() accepts 1-64 characters of [A-Za-z0-9_-] only", () =>
   assert.equal(isValidRoomId(7), false);
 });
 
-Deno.test("CLOSE codes match the documented table", () => {
-  assert.deepEqual(CLOSE.restart, { code: 4000, reason: "restart" });
-  assert.deepEqual(CLOSE.joinTimeout, { code: 4001, reason: "join-timeout" });
-  assert.deepEqual(CLOSE.slowConsumer, { code: 4002, reason: "slow-consumer" });
-  assert.deepEqual(CLOSE.protocolError, {
-    code: 4500,
-    reason: "protocol-error",
-  });
-  assert.deepEqual(CLOSE.replaced, { code: 4501, reason: "replaced" });
-  assert.deepEqual(CLOSE.tooLarge, { code: 4502, reason: "too-large" });
+Deno.test("CLOSE reasons are short printable ASCII", () => {
   for (const { reason } of Object.values(CLOSE)) {
-    assert.match(reason, /^[\x20-\x7e]+$/);
+    assert.match(reason, /^[\x20-\x7e]{1,32}$/);
   }
 });
 
-Deno.test("ERROR_CODES spend the budget exactly for the documented codes", () => {
-  const documented: Record<string, boolean> = {
-    "bad-message": true,
-    "unknown-type": true,
-    "binary-frame": true,
-    "invalid-room": true,
-    "invalid-name": true,
-    "not-joined": true,
-    "already-joined": true,
-    "too-large": true,
-    "rate-limited": false,
-    "invalid-token": false,
-    "room-full": false,
-    "unknown-peer": false,
-    "queue-full": false,
-    "unavailable": false,
-    "internal": false,
+Deno.test("parseServerMessage() reads back every message the server encodes", () => {
+  const limits = {
+    maxRoomSize: 8,
+    maxMessageBytes: 65536,
+    resumeGraceMs: 30000,
+    queueLimit: 256,
+    pingIntervalMs: 20000,
   };
-  for (const [code, budget] of Object.entries(documented)) {
-    assert.equal(
-      ERROR_CODES[code as keyof typeof ERROR_CODES]?.budget,
-      budget,
-      code,
-    );
+  const messages: ServerMessage[] = [
+    {
+      type: "joined",
+      room: "r",
+      peerId: "p",
+      token: "t",
+      resumed: false,
+      peers: [{ peerId: "q", name: "Q" }],
+      iceServers: [{ urls: ["turn:x"], username: "u", credential: "c" }],
+      iceServersTtlMs: 1000,
+      limits,
+      ref: 1,
+    },
+    { type: "ice-servers", iceServers: [{ urls: "stun:x" }] },
+    { type: "peer-joined", peerId: "q", name: "" },
+    { type: "peer-left", peerId: "q" },
+    { type: "signal", from: "q", data: { hello: true } },
+    { type: "error", code: "room-full", message: "full", ref: "a" },
+    { type: "pong" },
+  ];
+  for (const msg of messages) {
+    assert.deepEqual(parseServerMessage(encode(msg)), msg, msg.type);
   }
+  // A relayed plain frame carries the sender's to and ref as well.
+  const raw = '{"type":"signal","to":"me","data":{"n":1},"ref":3}';
+  const relayed = relayedSignal(
+    raw,
+    parseClientMessage(raw) as SignalMessage,
+    "you",
+  );
+  assert.deepEqual(parseServerMessage(relayed), {
+    type: "signal",
+    to: "me",
+    data: { n: 1 },
+    ref: 3,
+    from: "you",
+  });
+});
+
+Deno.test("parseServerMessage() refuses frames whose fields the client could not read", () => {
+  for (
+    const raw of [
+      "nope",
+      "[]",
+      '{"type":"peer-joined","peerId":"q"}',
+      '{"type":"peer-left","peerId":7}',
+      '{"type":"signal","data":1}',
+      '{"type":"error","code":"no-such-code","message":"x"}',
+      '{"type":"joined","room":"r","peerId":"p","token":"t","resumed":true,"peers":[],"iceServers":[]}',
+      '{"type":"ice-servers","iceServers":[{"urls":5}]}',
+      '{"type":"pong","ref":{}}',
+      '{"type":"surprise"}',
+    ]
+  ) {
+    assert.equal(parseServerMessage(raw), undefined, raw);
+  }
+});
+
+Deno.test("mayReconnect() is false exactly for the 4500-4999 close codes", () => {
+  for (const { code } of Object.values(CLOSE)) {
+    assert.equal(mayReconnect(code), code < 4500, String(code));
+  }
+  assert.equal(mayReconnect(1006), true);
+  assert.equal(mayReconnect(4999), false);
+  assert.equal(mayReconnect(5000), true);
 });

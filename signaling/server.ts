@@ -8,6 +8,7 @@
 import type { Config } from "./config.ts";
 import { type Asset, createHandler } from "./handler.ts";
 import { Hub, type HubOptions } from "./hub.ts";
+import { hubConfig } from "./hub_options.ts";
 import { createIceServers } from "./ice_servers.ts";
 import { ClientLimiter } from "./limits.ts";
 import { SocketRegistry } from "./websocket.ts";
@@ -19,6 +20,9 @@ const WATCHDOG_MS = 1000;
 
 /** How long a shutdown waits for clients to finish their close handshake. */
 const SOCKET_DRAIN_MS = 2000;
+
+/** Sweeps between checks of the loaded rooms against the store. */
+const RECONCILE_SWEEPS = 10;
 
 /** What {@linkcode startServer} needs besides the configuration. */
 export interface ServerDeps {
@@ -61,22 +65,9 @@ export async function startServer(
   const log = options.log ?? SILENT_LOGGER;
   const now = options.now ?? Date.now;
   const hub = new Hub(deps.store, {
-    maxRoomSize: config.maxRoomSize,
-    resumeGraceMs: config.resumeGraceMs,
-    unloadGraceMs: config.unloadGraceMs,
-    roomTtlMs: config.roomTtlMs,
-    queueLimit: config.queueLimit,
-    errorBudget: config.errorBudget,
-    joinTimeoutMs: config.joinTimeoutMs,
-    maxMessageBytes: config.maxMessageBytes,
-    pingIntervalMs: config.pingIntervalMs,
-    sweepBatch: config.sweepBatch,
-    maxBufferedBytes: config.maxBufferedBytes,
-    messageRate: config.messageRate,
-    messageBurst: config.messageBurst,
-    candidateBurst: config.candidateBurst,
-    maxSdpBytes: config.maxSdpBytes,
-    maxCandidateBytes: config.maxCandidateBytes,
+    ...hubConfig(config),
+    // A member whose `left` event was lost goes within ten sweeps.
+    reconcileIntervalMs: config.sweepIntervalMs * RECONCILE_SWEEPS,
     inspect: options.inspect,
     iceServers: createIceServers(config, { now }),
     now,
@@ -102,11 +93,7 @@ export async function startServer(
     const tick = performance.now();
     const lagSec = Math.max(0, tick - lastTick - WATCHDOG_MS) / 1000;
     lastTick = tick;
-    hub.metrics.eventLoopLagSec = lagSec;
-    hub.metrics.eventLoopLagMaxSec = Math.max(
-      hub.metrics.eventLoopLagMaxSec,
-      lagSec,
-    );
+    hub.metrics.observeEventLoopLag(lagSec);
     const rss = Deno.memoryUsage().rss;
     if ((rss > config.maxMemoryBytes) !== overloaded) {
       overloaded = !overloaded;

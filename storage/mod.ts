@@ -137,6 +137,11 @@ export interface BusHandlers {
     hops: number,
     instanceId: string,
   ): void;
+  /**
+   * Delivery resumed after an outage (or a silent subscription was renewed):
+   * events may have been lost meanwhile.
+   */
+  resync(): void;
 }
 
 /**

@@ -52,14 +52,20 @@ export interface RedisStoreOptions {
   instanceId?: string;
   /** Key and channel prefix. @default {"parley:"} */
   prefix?: string;
-  /** How often this instance says it is alive. @default {2000} */
+  /**
+   * An instance silent this long is dead; its peers go away. Required: its
+   * default is the server's (`INSTANCE_TTL`).
+   */
+  instanceTtlMs: number;
+  /** How often this instance says it is alive. @default {a fifth of instanceTtlMs, at least 100} */
   heartbeatMs?: number;
-  /** An instance silent this long is dead; its peers go away. @default {10_000} */
-  instanceTtlMs?: number;
   /** How often the bus checks that its own messages come back. @default {5000} */
   probeIntervalMs?: number;
-  /** Grace for away peers, to let their keys expire on their own. @default {30_000} */
-  resumeGraceMs?: number;
+  /**
+   * Grace for away peers, to let their keys expire on their own. Required:
+   * its default is the server's (`RESUME_GRACE`).
+   */
+  resumeGraceMs: number;
   /** @default {Date.now} */
   now?: () => number;
   /** Called when the connection state changes. */
@@ -193,7 +199,8 @@ export class RedisStore implements RoomStore, Bus {
   readonly #prefix: string;
   readonly #options: Required<Omit<RedisStoreOptions, "onStateChange">>;
   readonly #onStateChange?: RedisStoreOptions["onStateChange"];
-  readonly #rooms = new Set<string>();
+  /** Rooms followed, or being subscribed to, by their subscription. */
+  readonly #rooms = new Map<string, Promise<void>>();
   #handlers?: BusHandlers;
   #heartbeat?: ReturnType<typeof setInterval>;
   #probe?: ReturnType<typeof setInterval>;
@@ -208,12 +215,10 @@ export class RedisStore implements RoomStore, Bus {
     this.#options = {
       instanceId: this.instanceId,
       prefix: this.#prefix,
-      heartbeatMs: 2000,
-      instanceTtlMs: 10_000,
+      heartbeatMs: Math.max(100, Math.floor(options.instanceTtlMs / 5)),
       probeIntervalMs: 5000,
-      resumeGraceMs: 30_000,
       now: Date.now,
-      ...options,
+      ...definedOnly(options),
     };
     this.#onStateChange = options.onStateChange;
     // Without the offline queue a command fails at once while Redis is
@@ -242,7 +247,7 @@ export class RedisStore implements RoomStore, Bus {
    */
   static async open(
     url: string,
-    options: RedisStoreOptions & { timeoutMs?: number } = {},
+    options: RedisStoreOptions & { timeoutMs?: number },
   ): Promise<RedisStore> {
     const store = new RedisStore(url, options);
     const timeoutMs = options.timeoutMs ?? 10_000;
@@ -463,15 +468,23 @@ export class RedisStore implements RoomStore, Bus {
     this.#client.publish(this.#roomChannel(roomId), message).catch(() => {});
   }
 
-  async follow(roomId: string): Promise<void> {
-    if (this.#rooms.has(roomId)) return;
-    this.#rooms.add(roomId);
-    await this.#run(() =>
-      this.#sub.subscribe(
-        this.#roomChannel(roomId),
-        (m, channel) => this.#fromRoom(m, channel),
-      )
-    );
+  follow(roomId: string): Promise<void> {
+    let following = this.#rooms.get(roomId);
+    if (!following) {
+      // A failed subscribe leaves the room unfollowed, so the next load of
+      // the room subscribes again instead of trusting a dead subscription.
+      following = this.#run(() =>
+        this.#sub.subscribe(
+          this.#roomChannel(roomId),
+          (m, channel) => this.#fromRoom(m, channel),
+        )
+      ).catch((error) => {
+        if (this.#rooms.get(roomId) === following) this.#rooms.delete(roomId);
+        throw error;
+      });
+      this.#rooms.set(roomId, following);
+    }
+    return following;
   }
 
   unfollow(roomId: string): void {
@@ -537,7 +550,7 @@ export class RedisStore implements RoomStore, Bus {
       .catch(() => {});
     const silentMs = now - this.#lastProbeAt;
     if (this.#connected && silentMs > this.#options.probeIntervalMs * 3) {
-      this.#resubscribe().catch(() => {});
+      this.#resubscribe().then(() => this.#handlers?.resync(), () => {});
     }
     this.#stateChanged();
   }
@@ -548,7 +561,7 @@ export class RedisStore implements RoomStore, Bus {
       this.#instanceChannel(this.instanceId),
       (m) => this.#fromInstanceChannel(m),
     );
-    for (const roomId of this.#rooms) {
+    for (const roomId of this.#rooms.keys()) {
       await this.#sub.subscribe(
         this.#roomChannel(roomId),
         (m, channel) => this.#fromRoom(m, channel),
@@ -559,8 +572,10 @@ export class RedisStore implements RoomStore, Bus {
   #stateChanged(): void {
     const connected = this.#client.isReady && this.#sub.isReady;
     if (connected && !this.#connected) {
-      // Back after an outage: say we are alive before anyone sweeps us.
+      // Back after an outage: say we are alive before anyone sweeps us,
+      // and let the hub check what it missed.
       this.#beat().catch(() => {});
+      this.#handlers?.resync();
     }
     this.#connected = connected;
     this.#onStateChange?.({ connected, healthy: this.healthy });
@@ -618,4 +633,11 @@ function redactUrl(url: string): string {
   } catch {
     return "(invalid URL)";
   }
+}
+
+/** `options` without the fields set to undefined, which would hide defaults. */
+function definedOnly<T extends object>(options: T): T {
+  return Object.fromEntries(
+    Object.entries(options).filter(([, value]) => value !== undefined),
+  ) as T;
 }

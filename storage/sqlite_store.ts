@@ -86,8 +86,6 @@ export class SqliteStore implements RoomStore {
   >;
   #closed = false;
   #checkpoint?: StatementSync;
-  /** Whether anything was written since the last checkpoint. */
-  #dirty = false;
   readonly #queues = new Map<string, string[]>();
 
   /** Opens (creating if needed) the database at `path`, or `:memory:`. */
@@ -184,14 +182,12 @@ export class SqliteStore implements RoomStore {
 
   setAway(peerId: string, since: number, _instanceId: string): Promise<void> {
     return this.#run(() => {
-      this.#dirty = true;
       this.#sql.setAway.run(since, peerId);
     });
   }
 
   resume(peerId: string, _instanceId: string): Promise<string[] | undefined> {
     return this.#run(() => {
-      this.#dirty = true;
       if (this.#sql.setAway.run(null, peerId).changes === 0) return undefined;
       const queued = this.#queues.get(peerId) ?? [];
       this.#queues.delete(peerId);
@@ -238,11 +234,10 @@ export class SqliteStore implements RoomStore {
       }
       return { peers, rooms };
     }).then((result) => {
-      if (this.#dirty && this.#checkpoint) {
-        this.#dirty = false;
-        // PASSIVE never waits for readers or writers of other processes.
-        wrap(() => this.#checkpoint?.get());
-      }
+      // Every sweep checkpoints: with nothing new in the WAL that costs a
+      // few microseconds. PASSIVE never waits for readers or writers of
+      // other processes.
+      if (this.#checkpoint) wrap(() => this.#checkpoint?.get());
       return result;
     });
   }
@@ -294,7 +289,6 @@ export class SqliteStore implements RoomStore {
       // IMMEDIATE takes the write lock up front, so the capacity check and
       // the insert see the same room even with another process on the file.
       this.#db.exec("BEGIN IMMEDIATE");
-      this.#dirty = true;
       try {
         const result = fn();
         this.#db.exec("COMMIT");
@@ -318,15 +312,39 @@ function toRecord(row: PeerRow): PeerRecord {
   };
 }
 
-/** Runs `fn`, turning SQLite's errors (locked, read-only, full) into one kind. */
+/**
+ * SQLite's messages for the conditions that pass (busy, locked, read-only,
+ * I/O, full, cannot open): `node:sqlite` in Deno gives no result code, only
+ * `ERR_SQLITE_ERROR` and the text of `sqlite3_errstr()`.
+ * https://www.sqlite.org/rescode.html
+ */
+const UNAVAILABLE = [
+  "database is locked", // SQLITE_BUSY
+  "database table is locked", // SQLITE_LOCKED
+  "attempt to write a readonly database", // SQLITE_READONLY
+  "disk I/O error", // SQLITE_IOERR
+  "database or disk is full", // SQLITE_FULL
+  "unable to open database file", // SQLITE_CANTOPEN
+];
+
+/**
+ * Runs `fn`, turning SQLite's busy, read-only, I/O and full errors into
+ * {@linkcode StoreUnavailableError}. Anything else (a constraint, a missing
+ * table, a bad binding) is a bug and is thrown as it is.
+ */
 function wrap<T>(fn: () => T): T {
   try {
     return fn();
   } catch (error) {
-    if (error instanceof StoreUnavailableError) throw error;
-    const message = error instanceof Error ? error.message : String(error);
-    throw new StoreUnavailableError(`Storage failed: ${message}`, {
+    if (!isUnavailable(error)) throw error;
+    throw new StoreUnavailableError(`Storage failed: ${error.message}`, {
       cause: error,
     });
   }
+}
+
+function isUnavailable(error: unknown): error is Error {
+  return error instanceof Error &&
+    (error as { code?: unknown }).code === "ERR_SQLITE_ERROR" &&
+    UNAVAILABLE.some((text) => error.message.startsWith(text));
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import {
   type PeerRecord,
   type RoomStore,
@@ -11,34 +12,15 @@ const T0 = 1_700_000_000_000;
 const GRACE = 30_000;
 const TTL = 300_000;
 
-/**
- * The away/present/restart methods are being reshaped for shared stores
- * (`setAway(peerId, since, instanceId)`, `resume`, `recover`); these helpers
- * call whichever form the store has, so the behaviour tests stay put.
- */
-interface AwayMethods {
-  setAway(
-    peerId: string,
-    since: number | null,
-    instanceId?: string,
-  ): Promise<void>;
-  resume?(peerId: string, instanceId: string): Promise<unknown>;
-  recover?(instanceId: string, now: number): Promise<number>;
-  markAllAway?(now: number): Promise<number>;
-}
 const INSTANCE = "test-instance";
 function markAway(store: RoomStore, peerId: string, since: number) {
-  return (store as unknown as AwayMethods).setAway(peerId, since, INSTANCE);
+  return store.setAway(peerId, since, INSTANCE);
 }
 function markPresent(store: RoomStore, peerId: string): Promise<unknown> {
-  const s = store as unknown as AwayMethods;
-  return s.resume ? s.resume(peerId, INSTANCE) : s.setAway(peerId, null);
+  return store.resume(peerId, INSTANCE);
 }
 function markAllAway(store: RoomStore, now: number): Promise<number> {
-  const s = store as unknown as AwayMethods;
-  if (s.recover) return s.recover(INSTANCE, now);
-  assert.ok(s.markAllAway, "store has neither recover() nor markAllAway()");
-  return s.markAllAway(now);
+  return store.recover(INSTANCE, now);
 }
 
 let counter = 0;
@@ -97,31 +79,126 @@ Deno.test("SqliteStore.addPeer() answers full at maxRoomSize, counting away peer
   assert.equal((await store.listPeers("r")).length, 2);
 });
 
-Deno.test("SqliteStore.addPeer() never admits more than maxRoomSize when racing", async () => {
-  using store = memoryStore();
-  const results = await Promise.all(
-    Array.from({ length: 20 }, () => store.addPeer(peer("race"), 5)),
+/**
+ * A worker thread that opens its own connection to `path` and adds `count`
+ * peers to one room as fast as it can: real concurrency, which calls on one
+ * synchronous connection cannot have.
+ */
+const RACE_WORKER = `
+import { SqliteStore } from ${
+  JSON.stringify(import.meta.resolve("./sqlite_store.ts"))
+};
+self.onmessage = async ({ data }) => {
+  const store = new SqliteStore(data.path, { busyTimeoutMs: 10000 });
+  const results = [];
+  for (let i = 0; i < data.count; i++) {
+    results.push(await store.addPeer({
+      peerId: data.tag + i, roomId: "shared", name: "", tokenHash: "ab",
+      joinedAt: i, awaySince: null,
+    }, data.max));
+  }
+  store.close();
+  self.postMessage(results);
+};`;
+
+Deno.test("SqliteStore.addPeer() never admits more than maxRoomSize when three connections race on one file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley-store-" });
+  const url = URL.createObjectURL(
+    new Blob([RACE_WORKER], { type: "application/javascript" }),
   );
-  assert.equal(results.filter((r) => r === "ok").length, 5);
-  assert.equal((await store.listPeers("race")).length, 5);
+  try {
+    const path = join(dir, "p.db");
+    // Create the schema first, so the workers only race on rows.
+    new SqliteStore(path).close();
+    const max = 20;
+    const runs = ["a", "b", "c"].map((tag) => {
+      const worker = new Worker(url, { type: "module" });
+      const done = new Promise<string[]>((resolve, reject) => {
+        worker.onmessage = (e) => resolve(e.data);
+        worker.onerror = (e) => {
+          e.preventDefault();
+          reject(new Error(e.message));
+        };
+      }).finally(() => worker.terminate());
+      worker.postMessage({ path, tag, count: max, max });
+      return done;
+    });
+    const results = (await Promise.all(runs)).flat();
+    assert.equal(results.filter((r) => r === "ok").length, max);
+    const store = new SqliteStore(path);
+    try {
+      assert.equal((await store.listPeers("shared")).length, max);
+    } finally {
+      store.close();
+    }
+  } finally {
+    URL.revokeObjectURL(url);
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
-Deno.test("SqliteStore.addPeer() stays atomic across two connections to one file", async () => {
+Deno.test("SqliteStore answers StoreUnavailableError while another connection holds the write lock", async () => {
   const dir = await Deno.makeTempDir({ prefix: "parley-store-" });
   try {
     const path = join(dir, "p.db");
-    const one = new SqliteStore(path, { busyTimeoutMs: 1000 });
-    const two = new SqliteStore(path, { busyTimeoutMs: 1000 });
+    const store = new SqliteStore(path, { busyTimeoutMs: 10 });
+    const other = new DatabaseSync(path);
     try {
-      const results = [];
-      for (let i = 0; i < 10; i++) {
-        results.push(await (i % 2 ? one : two).addPeer(peer("shared"), 4));
-      }
-      assert.equal(results.filter((r) => r === "ok").length, 4);
-      assert.equal((await one.listPeers("shared")).length, 4);
+      other.exec("BEGIN IMMEDIATE");
+      await assert.rejects(
+        () => store.addPeer(peer("locked"), 8),
+        StoreUnavailableError,
+      );
+      other.exec("ROLLBACK");
+      assert.equal(await store.addPeer(peer("locked"), 8), "ok");
     } finally {
-      one.close();
-      two.close();
+      other.close();
+      store.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SqliteStore throws a programming error as it is, not as StoreUnavailableError", async () => {
+  using store = memoryStore();
+  const twin = peer("r");
+  await store.addPeer(twin, 8);
+  const error = await store.addPeer(twin, 8).then(
+    () => assert.fail("a duplicate peer ID was stored"),
+    (error: unknown) => error,
+  );
+  assert.ok(!(error instanceof StoreUnavailableError), String(error));
+  assert.match(String(error), /UNIQUE constraint/);
+});
+
+Deno.test("SqliteStore.sweep() checkpoints the WAL into the database file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley-store-" });
+  try {
+    const path = join(dir, "p.db");
+    const store = new SqliteStore(path);
+    try {
+      await store.addPeer(peer("wal"), 8);
+      // The database file alone (without its WAL) is what a checkpoint wrote.
+      const copyCount = async () => {
+        const copy = join(dir, `copy-${crypto.randomUUID()}.db`);
+        await Deno.copyFile(path, copy);
+        const db = new DatabaseSync(copy);
+        try {
+          return (db.prepare("SELECT count(*) AS n FROM peers").get() as {
+            n: number;
+          }).n;
+        } catch {
+          return 0;
+        } finally {
+          db.close();
+        }
+      };
+      assert.equal(await copyCount(), 0, "automatic checkpoints are off");
+      await store.sweep(T0, sweepOptions());
+      assert.equal(await copyCount(), 1);
+    } finally {
+      store.close();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

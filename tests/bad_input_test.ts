@@ -5,14 +5,15 @@
  * working throughout.
  */
 import assert from "node:assert/strict";
-import { startTestServer } from "./support/server.ts";
+import { controlledServer, startTestServer } from "./support/server.ts";
 import { ControlRoom, joinPeers, TestClient } from "./support/ws_client.ts";
 import { handshakeHeaders, rawStatus } from "./support/http.ts";
+import type { ErrorCode } from "../signaling/protocol.ts";
 
 const SANITIZE = { sanitizeOps: true, sanitizeResources: true };
 
 /** Frames that are not a valid message, with the error each one gets. */
-const MALFORMED: [what: string, frame: string, code: string][] = [
+const MALFORMED: [what: string, frame: string, code: ErrorCode][] = [
   ["not JSON", "{nope", "bad-message"],
   ["empty text", "", "bad-message"],
   ["a JSON array", "[1,2]", "bad-message"],
@@ -89,9 +90,8 @@ Deno.test({
   name: "the server answers each malformed frame with its error code",
   ...SANITIZE,
   async fn(t) {
-    await using server = await startTestServer();
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    await using fixture = await controlledServer();
+    const { server, control } = fixture;
 
     for (const [what, frame, code] of MALFORMED) {
       await t.step(`${code} for ${what}`, async () => {

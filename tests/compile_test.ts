@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { type CommandResult, runCommand } from "./support/command.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
@@ -53,25 +54,16 @@ function baseEnv(): Record<string, string> {
 }
 
 /** Runs main.ts to completion under the compile task's flags in `cwd`. */
-async function runMain(
+function runMain(
   cwd: string,
   args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...FLAGS, MAIN, ...args],
+  env: Record<string, string> = {},
+): Promise<CommandResult> {
+  return runCommand(Deno.execPath(), ["run", ...FLAGS, MAIN, ...args], {
     cwd,
-    env: baseEnv(),
+    env: { ...baseEnv(), ...env },
     clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
+  });
 }
 
 Deno.test("compile task allows every configuration variable and reads only data dirs", () => {
@@ -101,6 +93,19 @@ Deno.test("main.ts --help under the compile permissions lists every option", asy
     );
   }
   assert.match(stdout, /environment variable/);
+});
+
+Deno.test("main.ts stops at start when an ALLOWED_ORIGINS entry has no scheme", async () => {
+  await using cwd = await tempDir();
+  const { code, stdout, stderr } = await runMain(cwd.path, [], {
+    ALLOWED_ORIGINS: "example.com",
+    PORT: "0",
+    DATABASE_URL: ":memory:",
+  });
+  assert.equal(code, 2, stdout + stderr);
+  assert.match(stderr, /ALLOWED_ORIGINS/);
+  assert.match(stderr, /"example\.com"/);
+  assert.doesNotMatch(stdout, /listening/);
 });
 
 Deno.test("main.ts --version under the compile permissions prints deno.json's version", async () => {

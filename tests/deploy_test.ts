@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { runCommand } from "./support/command.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 // A full specifier, so deno.json gains no import for one test; move it to
@@ -57,26 +58,6 @@ function toolTest(
   });
 }
 
-async function run(
-  cmd: string,
-  args: string[],
-  options: { cwd?: string } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
-}
-
 /**
  * A throwaway CA and a localhost certificate it signs, as nginx wants them
  * (`fullchain.pem`, `privkey.pem`); `ca.pem` is what clients trust. A
@@ -85,7 +66,7 @@ async function run(
  */
 async function testCertificates(dir: string): Promise<void> {
   const openssl = async (args: string[]) => {
-    const { code, stderr } = await run("openssl", args, { cwd: dir });
+    const { code, stderr } = await runCommand("openssl", args, { cwd: dir });
     assert.equal(code, 0, `openssl ${args[0]} failed:\n${stderr}`);
   };
   await openssl([
@@ -259,7 +240,7 @@ toolTest(
       // Compose service names do not resolve here, and nginx -t resolves.
       upstreams: servers.map((_, i) => `127.0.0.1:${18081 + i}`),
     });
-    const { code, stderr } = await run("nginx", [
+    const { code, stderr } = await runCommand("nginx", [
       "-t",
       "-p",
       dir.path,
@@ -480,14 +461,14 @@ toolTest(
       unit,
       UNIT.replace(/^ExecStart=.*$/m, `ExecStart=${standIn}`),
     );
-    const verify = await run("systemd-analyze", ["verify", unit], {
+    const verify = await runCommand("systemd-analyze", ["verify", unit], {
       cwd: dir.path,
     });
     assert.equal(verify.code, 0, verify.stderr);
     // Unknown keys and bad values are only warnings, with status 0.
     assert.equal(verify.stderr.trim(), "", "systemd-analyze verify warnings");
     // The exposure score (0-100, shown as 0.0-10.0): "OK" is below 2.0.
-    const security = await run("systemd-analyze", [
+    const security = await runCommand("systemd-analyze", [
       "security",
       "--offline=yes",
       "--threshold=20",

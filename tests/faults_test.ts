@@ -10,7 +10,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { spawnServer, startTestServer, tempDir } from "./support/server.ts";
+import {
+  controlledServer,
+  spawnServer,
+  startTestServer,
+  tempDir,
+} from "./support/server.ts";
 import {
   ControlRoom,
   type JoinedMsg,
@@ -65,11 +70,10 @@ Deno.test({
   name: "an invalid frame ends that connection only; its peer becomes away",
   ...SANITIZE,
   async fn(t) {
-    await using server = await startTestServer({
+    await using fixture = await controlledServer({
       env: { RESUME_GRACE: "500ms", SWEEP_INTERVAL: "100ms" },
     });
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    const { server, control } = fixture;
     for (const [what, frame] of INVALID_FRAMES) {
       await t.step(what, async () => {
         const room = `frames-${what.replace(/[^a-z0-9]+/gi, "-")}`;
@@ -101,9 +105,8 @@ Deno.test({
     "an unmasked client frame is accepted by Deno 2.9.6 (RFC 6455 5.1 says fail the connection): it is handled as a message and harms nothing",
   ...SANITIZE,
   async fn() {
-    await using server = await startTestServer();
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    await using fixture = await controlledServer();
+    const { server, control } = fixture;
     using raw = await RawWebSocket.open(server.port);
     await raw.sendFrame(OPCODE.text, '{"type":"ping","ref":"unmasked"}', {
       mask: false,
@@ -121,9 +124,8 @@ Deno.test({
   name: "huge request headers get a 4xx or a closed connection, not a crash",
   ...SANITIZE,
   async fn(t) {
-    await using server = await startTestServer();
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    await using fixture = await controlledServer();
+    const { server, control } = fixture;
     for (const size of [64 * 1024, 1024 * 1024]) {
       await t.step(`${size / 1024} KiB of one header`, async () => {
         let status: number | undefined | "reset";
@@ -166,9 +168,8 @@ Deno.test({
   name: "JSON with __proto__ and constructor keys or deep nesting is handled",
   ...SANITIZE,
   async fn(t) {
-    await using server = await startTestServer();
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    await using fixture = await controlledServer();
+    const { server, control } = fixture;
 
     await t.step(
       "__proto__ and constructor in join are plain keys",

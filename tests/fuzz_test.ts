@@ -7,8 +7,8 @@
  * `FUZZ_SEED=<n>` replays a fuzz run; `SOAK_CYCLES=<n>` runs a longer soak.
  */
 import assert from "node:assert/strict";
-import { startTestServer, type TestServer } from "./support/server.ts";
-import { ControlRoom, TestClient } from "./support/ws_client.ts";
+import { controlledServer, type TestServer } from "./support/server.ts";
+import { TestClient } from "./support/ws_client.ts";
 import { delay, eventually } from "./support/wait.ts";
 import { health, mib, seededRandom } from "./support/hardening.ts";
 
@@ -233,15 +233,14 @@ Deno.test({
   async fn() {
     const seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000);
     console.log(`FUZZ_SEED=${seed}`);
-    await using server = await startTestServer({
+    await using fixture = await controlledServer({
       env: {
         RESUME_GRACE: "200ms",
         ROOM_TTL: "200ms",
         SWEEP_INTERVAL: "100ms",
       },
     });
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    const { server, control } = fixture;
     const baseline = await footprint(server);
     const fuzz = new Fuzzer(seed);
     const sockets: (TestClient | undefined)[] = Array(20).fill(undefined);
@@ -307,11 +306,10 @@ Deno.test({
     const cycles = Number(Deno.env.get("SOAK_CYCLES") ?? 3000);
     const workers = 20;
     const budgetMs = Number(Deno.env.get("SOAK_BUDGET_MS") ?? 25_000);
-    await using server = await startTestServer({
+    await using fixture = await controlledServer({
       env: { RESUME_GRACE: "1s", ROOM_TTL: "1s", SWEEP_INTERVAL: "100ms" },
     });
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    const { server, control } = fixture;
     // One peer stays in each worker's room and sees every cycle.
     const anchors: TestClient[] = [];
     const anchorIds: string[] = [];

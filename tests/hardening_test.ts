@@ -7,7 +7,11 @@
  * Rate limits run on an injected clock, stepped instead of slept.
  */
 import assert from "node:assert/strict";
-import { spawnServer, startTestServer } from "./support/server.ts";
+import {
+  controlledServer,
+  spawnServer,
+  startTestServer,
+} from "./support/server.ts";
 import { ControlRoom, joinPeers, TestClient } from "./support/ws_client.ts";
 import { handshakeHeaders } from "./support/http.ts";
 import { deadline, eventually, FakeClock } from "./support/wait.ts";
@@ -43,11 +47,10 @@ Deno.test({
   name: "GET /ws admits only exact normalised ALLOWED_ORIGINS",
   ...SANITIZE,
   async fn(t) {
-    await using server = await startTestServer({
+    await using fixture = await controlledServer({
       env: { ALLOWED_ORIGINS: "https://app.example.com" },
     });
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    const { server, control } = fixture;
 
     await t.step(
       "the listed origin, in any spelling of it, is admitted",
@@ -182,12 +185,11 @@ Deno.test({
   ...SANITIZE,
   async fn(t) {
     const clock = new FakeClock();
-    await using server = await startTestServer({
+    await using fixture = await controlledServer({
       now: clock.now,
       env: { EXEMPT_IPS: "", HANDSHAKE_RATE: "2", JOIN_RATE: "1000" },
     });
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    const { server, control } = fixture;
     // Refill what the control room spent: a burst of 2 × 2 = 4.
     clock.advance(60_000);
 
@@ -267,15 +269,14 @@ Deno.test({
     );
 
     await t.step("from anyone else, the header is ignored", async () => {
-      await using server = await startTestServer({
+      await using fixture = await controlledServer({
         env: {
           EXEMPT_IPS: "",
           MAX_CONNECTIONS_PER_IP: "3",
           HANDSHAKE_RATE: "1000",
         },
       });
-      await using control = await ControlRoom.open(server.wsUrl);
-      await control.check();
+      const { server, control } = fixture;
       await using one = await TestClient.connect(server.wsUrl, {
         headers: { "X-Forwarded-For": "198.51.100.1" },
       });
@@ -293,11 +294,10 @@ Deno.test({
   name: "MAX_CONNECTIONS refuses the socket past the limit with 503",
   ...SANITIZE,
   async fn(t) {
-    await using server = await startTestServer({
+    await using fixture = await controlledServer({
       env: { MAX_CONNECTIONS: "3" },
     });
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    const { server, control } = fixture;
     await using third = await TestClient.connect(server.wsUrl);
 
     await t.step("the fourth socket gets 503 with Retry-After", async () => {
@@ -462,9 +462,8 @@ Deno.test({
   name: "an ICE trickle of 40 candidates in one burst passes with the defaults",
   ...SANITIZE,
   async fn() {
-    await using server = await startTestServer();
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    await using fixture = await controlledServer();
+    const { server, control } = fixture;
     await using pair = await joinPeers(server.wsUrl, "trickle", ["s", "r"]);
     const [sender, receiver] = pair.clients;
     sender.signal(pair.ids[1], { description: { type: "offer", sdp: "v=0" } });
@@ -487,9 +486,8 @@ Deno.test({
   name: "join and signal fields are checked at exactly their limits",
   ...SANITIZE,
   async fn(t) {
-    await using server = await startTestServer();
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    await using fixture = await controlledServer();
+    const { server, control } = fixture;
 
     await t.step(
       "room IDs: 64 characters join, 65 or other characters do not",
@@ -588,9 +586,8 @@ Deno.test({
     const badToken = `${NOBODY}.c2VjcmV0`;
 
     await t.step("per socket", async () => {
-      await using server = await startTestServer({ now: clock.now });
-      await using control = await ControlRoom.open(server.wsUrl);
-      await control.check();
+      await using fixture = await controlledServer({ now: clock.now });
+      const { server, control } = fixture;
       await using client = await TestClient.connect(server.wsUrl);
       for (let i = 0; i < 5; i++) {
         client.send({ type: "join", room: "joins", token: badToken });
@@ -610,12 +607,11 @@ Deno.test({
     });
 
     await t.step("per address", async () => {
-      await using server = await startTestServer({
+      await using fixture = await controlledServer({
         now: clock.now,
         env: { EXEMPT_IPS: "", JOIN_RATE: "2" },
       });
-      await using control = await ControlRoom.open(server.wsUrl);
-      await control.check();
+      const { server, control } = fixture;
       clock.advance(60_000);
       // A burst of 2 × 2 = 4 joins from the address, spread over sockets.
       await using a = await TestClient.connect(server.wsUrl, { label: "a" });
@@ -641,7 +637,7 @@ Deno.test({
   name: "a peer that stops reading is closed with 4002 and becomes away",
   ...SANITIZE,
   async fn() {
-    await using server = await startTestServer({
+    await using fixture = await controlledServer({
       env: {
         MAX_BUFFERED: "64KiB",
         MESSAGE_RATE: "100000",
@@ -651,8 +647,7 @@ Deno.test({
         QUEUE_LIMIT: "100000",
       },
     });
-    await using control = await ControlRoom.open(server.wsUrl);
-    await control.check();
+    const { server, control } = fixture;
     using slow = await RawWebSocket.open(server.port);
     await slow.send({ type: "join", room: "slow" });
     const joined = await slow.next();

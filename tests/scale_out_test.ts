@@ -5,13 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { RedisStore } from "../storage/redis_store.ts";
 import {
   redisInstalled,
   type RedisServer,
   startRedis,
 } from "./support/redis.ts";
 import {
+  openRedisStore,
   spawnServer,
   startTestServer,
   type TestServer,
@@ -31,7 +31,7 @@ async function instances(
 ): Promise<TestServer[]> {
   const servers: TestServer[] = [];
   for (let i = 0; i < count; i++) {
-    const store = await RedisStore.open(redis.url, { resumeGraceMs: 30_000 });
+    const store = await openRedisStore(redis.url);
     servers.push(await startTestServer({ store, env }));
   }
   return servers;
@@ -145,7 +145,7 @@ Deno.test({
       }
       const answers = await Promise.all(clients.map(async (client) => {
         const msg = await client.next();
-        return msg.type === "joined" ? "joined" : String(msg.code);
+        return msg.type === "error" ? msg.code : msg.type;
       }));
       assert.equal(answers.filter((a) => a === "joined").length, 4);
       assert.equal(answers.filter((a) => a === "room-full").length, 8);

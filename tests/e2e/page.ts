@@ -156,7 +156,7 @@ export interface Heard {
   peerId: string;
   /** Strongest frequency (Hz), or 0 in silence. */
   pitchHz: number;
-  /** RMS of the samples, 0–1. */
+  /** RMS of the samples, 0–1 (the median of readings every 100 ms). */
   rms: number;
 }
 
@@ -182,7 +182,14 @@ export function heardTones(page: TestPage, ms = 600): Promise<Heard[]> {
       analyser.fftSize = 8192;
       analyser.smoothingTimeConstant = 0;
       source.connect(analyser);
-      return { el, source, analyser, best: 0, bestDb: -Infinity, rms: 0 };
+      return {
+        el,
+        source,
+        analyser,
+        best: 0,
+        bestDb: -Infinity,
+        levels: [] as number[],
+      };
     });
     const spectrum = new Float32Array(4096);
     const wave = new Float32Array(8192);
@@ -194,7 +201,7 @@ export function heardTones(page: TestPage, ms = 600): Promise<Heard[]> {
         l.analyser.getFloatTimeDomainData(wave);
         let sum = 0;
         for (const s of wave) sum += s * s;
-        l.rms = Math.max(l.rms, Math.sqrt(sum / wave.length));
+        l.levels.push(Math.sqrt(sum / wave.length));
         for (let i = 1; i < spectrum.length; i++) {
           if (spectrum[i] > l.bestDb) {
             l.bestDb = spectrum[i];
@@ -204,10 +211,17 @@ export function heardTones(page: TestPage, ms = 600): Promise<Heard[]> {
       }
     }
     for (const l of listeners) l.source.disconnect();
-    return listeners.map((l) => ({
-      peerId: l.el.dataset.peerId ?? "",
-      pitchHz: l.rms > 1e-4 ? Math.round(l.best) : 0,
-      rms: l.rms,
-    }));
+    // The median of the readings: one stale analyser buffer (a loaded
+    // machine can hand over audio from before a mute) does not count.
+    const median = (xs: number[]) =>
+      xs.length ? [...xs].sort((a, b) => a - b)[xs.length >> 1] : 0;
+    return listeners.map((l) => {
+      const rms = median(l.levels);
+      return {
+        peerId: l.el.dataset.peerId ?? "",
+        pitchHz: rms > 1e-4 ? Math.round(l.best) : 0,
+        rms,
+      };
+    });
   }, ms);
 }

@@ -15,8 +15,8 @@
 import { join } from "node:path";
 import { type SpawnedServer, spawnServer } from "../support/server.ts";
 import { deadline } from "../support/wait.ts";
-import { SCENARIOS } from "./scenarios.ts";
 import { type PulseAudio, startPulseAudio } from "./firefox.ts";
+import { SCENARIOS } from "./scenarios.ts";
 import type { TestPage } from "./page.ts";
 import { assert, startTurn } from "./steps.ts";
 
@@ -27,35 +27,6 @@ export interface ScenarioResult {
   metrics: Record<string, number | string>;
   error?: string;
   logs?: string[];
-}
-
-/** What a scenario gets to work with. */
-export interface ScenarioContext {
-  readonly tmp: string;
-  readonly artifacts: string;
-  /** The server's environment (reuse it to start it again). */
-  readonly env: Record<string, string>;
-  readonly server: SpawnedServer;
-  readonly metrics: Record<string, number | string>;
-  /** Records a passed check. */
-  pass(check: string): void;
-  /** Collects the errors of `pages` into the failure log. */
-  watch(...pages: TestPage[]): void;
-  /** The scenario's PulseAudio (started on first use, for Firefox). */
-  pulse(): Promise<PulseAudio>;
-}
-
-/** One scenario: what it needs, and what it does. */
-export interface Scenario {
-  /** coturn with the server's secret, or with a secret it does not know. */
-  turn?: "matching" | "refused";
-  /** More server configuration. */
-  env?: Record<string, string>;
-  /**
-   * Runs the checks; may return a server that replaced `context.server`
-   * (after a restart) so the runner stops that one.
-   */
-  run(context: ScenarioContext): Promise<SpawnedServer | void>;
 }
 
 const [name, artifacts = "test-artifacts"] = Deno.args;

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { type SpawnedServer, spawnServer } from "../support/server.ts";
 import { deadline, delay, eventually } from "../support/wait.ts";
 import { launchBrowser, makeTone, type TestBrowser } from "./browser.ts";
-import { launchFirefox } from "./firefox.ts";
+import { launchFirefox, type PulseAudio } from "./firefox.ts";
 import {
   type ColorScheme,
   type Engine,
@@ -19,7 +19,6 @@ import {
   peerConnectionCount,
   type TestPage,
 } from "./page.ts";
-import type { Scenario, ScenarioContext } from "./scenario.ts";
 import {
   assert,
   has,
@@ -40,6 +39,35 @@ import {
   waitPhase,
   waitTile,
 } from "./steps.ts";
+
+/** What a scenario gets to work with. */
+export interface ScenarioContext {
+  readonly tmp: string;
+  readonly artifacts: string;
+  /** The server's environment (reuse it to start it again). */
+  readonly env: Record<string, string>;
+  readonly server: SpawnedServer;
+  readonly metrics: Record<string, number | string>;
+  /** Records a passed check. */
+  pass(check: string): void;
+  /** Collects the errors of `pages` into the failure log. */
+  watch(...pages: TestPage[]): void;
+  /** The scenario's PulseAudio (started on first use, for Firefox). */
+  pulse(): Promise<PulseAudio>;
+}
+
+/** One scenario: what it needs, and what it does. */
+export interface Scenario {
+  /** coturn with the server's secret, or with a secret it does not know. */
+  turn?: "matching" | "refused";
+  /** More server configuration. */
+  env?: Record<string, string>;
+  /**
+   * Runs the checks; may return a server that replaced `context.server`
+   * (after a restart) so the runner stops that one.
+   */
+  run(context: ScenarioContext): Promise<SpawnedServer | void>;
+}
 
 /** A person in a scenario: a name, an engine and a microphone tone. */
 interface Person {
@@ -67,6 +95,7 @@ async function launch(
   initScript?: string,
 ): Promise<Joined> {
   const label = person.name.toLowerCase();
+  const started = performance.now();
   const browser = person.engine === "firefox"
     ? await launchFirefox(
       label,
@@ -84,6 +113,9 @@ async function launch(
       { initScript },
     );
   context.watch(browser.page);
+  context.metrics[`${person.name} (${person.engine}) launch ms`] = Math.round(
+    performance.now() - started,
+  );
   return { ...person, browser, page: browser.page };
 }
 
@@ -787,13 +819,25 @@ const safari: Scenario = {
         attributes.length === 1 && attributes[0],
         `${p.name}: remote audio lacks autoplay or playsinline`,
       );
+      // The button shows once the track arrives, which may be before ICE
+      // connects: wait for packets, and for the refused element to pause.
+      await eventually(
+        async () =>
+          (await inboundAudio(p.page))[0]?.packetsReceived > 0 &&
+          await p.page.evaluate(() =>
+            [...document.querySelectorAll("audio")].every((el) => el.paused)
+          ),
+        `${p.name}: packets arriving to a paused element`,
+      );
       const [before] = await inboundAudio(p.page);
       await delay(1_000);
       const [after] = await inboundAudio(p.page);
       assert(
         after.packetsReceived > before.packetsReceived &&
           after.totalAudioEnergy === before.totalAudioEnergy,
-        `${p.name}: audio played although play() was refused`,
+        `${p.name}: audio played although play() was refused: ${
+          JSON.stringify([before, after])
+        }`,
       );
     }
     context.pass(

@@ -326,7 +326,7 @@ export async function muteSilences(
   await speaker.click("button", "Mute");
   assert(await pressed() === "true", `${speaker.label}: Mute is not pressed`);
   if (speakerName) await waitTile(listener, speakerName, "muted");
-  await delay(500);
+  await delay(1_000);
   const silent = await loudnessOver(listener, 1_500);
   await speaker.click("button", "Mute");
   assert(await pressed() === "false", `${speaker.label}: Mute stays pressed`);
@@ -336,7 +336,7 @@ export async function muteSilences(
       `${listener.label}: ${speakerName}'s tile to stop saying muted`,
     );
   }
-  await delay(500);
+  await delay(1_000);
   const back = await loudnessOver(listener, 1_500);
   assert(loud > 0, `${listener.label} heard nothing before the mute`);
   assert(

@@ -6,6 +6,9 @@
  * @module
  */
 import { eventually } from "./wait.ts";
+import { freePort, redisServerArgs } from "../../testing/redis.ts";
+
+export { freePort, redisInstalled } from "../../testing/redis.ts";
 
 /** A running `redis-server`. */
 export interface RedisServer extends AsyncDisposable {
@@ -17,28 +20,6 @@ export interface RedisServer extends AsyncDisposable {
   start(): Promise<void>;
   /** Stops it for good and removes its data. */
   close(): Promise<void>;
-}
-
-/** Whether `redis-server` is installed. */
-export function redisInstalled(): boolean {
-  try {
-    const { success } = new Deno.Command("redis-server", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-/** A port on 127.0.0.1 that nothing listens on right now. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 async function reachable(port: number): Promise<boolean> {
@@ -58,24 +39,7 @@ export async function startRedis(): Promise<RedisServer> {
   let child: Deno.ChildProcess | undefined;
   const start = async () => {
     child = new Deno.Command("redis-server", {
-      args: [
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        String(port),
-        "--dir",
-        dir,
-        "--save",
-        "",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--protected-mode",
-        "no",
-        "--loglevel",
-        "warning",
-      ],
+      args: redisServerArgs(port, dir, "always"),
       stdout: "null",
       stderr: "null",
     }).spawn();

@@ -4,7 +4,7 @@
  * - {@linkcode startTestServer}: in this process on port 0, with any
  *   {@linkcode RoomStore} (the `store` factory), an injectable clock and the
  *   hub at hand. Integration scenarios take a {@linkcode StoreBackend}, so the
- *   same scenarios can run against SQLite and, later, Redis.
+ *   same scenarios run against SQLite and Redis.
  * - {@linkcode spawnServer}: `main.ts` as a real process in its own process
  *   group, configured through the environment, for restarts and signals.
  *
@@ -22,8 +22,12 @@ import type { RoomStore } from "../../storage/mod.ts";
 import { SqliteStore } from "../../storage/sqlite_store.ts";
 import { ASSETS } from "../../public/assets.ts";
 import { deadline } from "./wait.ts";
+import { ControlRoom } from "./ws_client.ts";
 import { redisInstalled, type RedisServer, startRedis } from "./redis.ts";
-import { RedisStore } from "../../storage/redis_store.ts";
+import {
+  RedisStore,
+  type RedisStoreOptions,
+} from "../../storage/redis_store.ts";
 
 /** Environment-style configuration, as users write it (`RESUME_GRACE=1s`). */
 export type TestEnv = Record<string, string>;
@@ -72,9 +76,7 @@ export const REDIS_BACKEND: StoreBackend = {
   async create(config) {
     const redis = await startRedis();
     try {
-      const store = await RedisStore.open(redis.url, {
-        resumeGraceMs: config.resumeGraceMs,
-      });
+      const store = await openRedisStore(redis.url, config);
       redisServers.set(store, redis);
       return store;
     } catch (error) {
@@ -86,6 +88,22 @@ export const REDIS_BACKEND: StoreBackend = {
     await redisServers.get(store)?.close();
   },
 };
+
+/**
+ * A {@linkcode RedisStore} on `url` with the timings of `config` (the test
+ * defaults unless given), as `main.ts` opens it.
+ */
+export async function openRedisStore(
+  url: string,
+  config: Config = testConfig(),
+  options: Partial<RedisStoreOptions> = {},
+): Promise<RedisStore> {
+  return await RedisStore.open(url, {
+    resumeGraceMs: config.resumeGraceMs,
+    instanceTtlMs: config.instanceTtlMs,
+    ...options,
+  });
+}
 
 /** The backends integration scenarios run against. */
 export const BACKENDS: StoreBackend[] = redisInstalled() ||
@@ -284,4 +302,36 @@ export async function tempDir(): Promise<
     path,
     [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
   };
+}
+
+/** A test server with a control room that proves it still serves others. */
+export interface ControlledServer extends AsyncDisposable {
+  readonly server: TestServer;
+  readonly control: ControlRoom;
+}
+
+/**
+ * Starts a test server and opens a {@linkcode ControlRoom} on it, checked
+ * once: the set-up of every test that abuses a server and then shows that
+ * the well-behaved peers never noticed.
+ */
+export async function controlledServer(
+  options: TestServerOptions = {},
+): Promise<ControlledServer> {
+  const server = await startTestServer(options);
+  try {
+    const control = await ControlRoom.open(server.wsUrl);
+    await control.check();
+    return {
+      server,
+      control,
+      async [Symbol.asyncDispose]() {
+        await control.close();
+        await server.close();
+      },
+    };
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
 }

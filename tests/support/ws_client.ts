@@ -8,24 +8,33 @@
  */
 import { AssertionError } from "node:assert/strict";
 import { deadline, DEFAULT_TIMEOUT_MS } from "./wait.ts";
+import {
+  type ErrorMessage,
+  type JoinedMessage,
+  parseServerMessage,
+  type ServerMessage,
+} from "../../signaling/protocol.ts";
 
-/** A message from the server, parsed; `raw` is the frame as received. */
-export interface ServerMsg {
-  type: string;
-  [field: string]: unknown;
+/**
+ * A frame that is not a message of the protocol (binary, or failing the
+ * client's own {@linkcode parseServerMessage}): every typed read fails on it.
+ */
+export interface InvalidFrame {
+  type: "<binary>" | "<invalid>";
+  raw?: string;
 }
+
+/** A frame from the server: a protocol message, as the browser client reads it. */
+export type ServerMsg = ServerMessage | InvalidFrame;
 
 /** The `joined` message. */
-export interface JoinedMsg extends ServerMsg {
-  type: "joined";
-  room: string;
-  peerId: string;
-  token: string;
-  resumed: boolean;
-  peers: { peerId: string; name: string }[];
-  iceServers: unknown[];
-  limits: Record<string, number>;
-}
+export type JoinedMsg = JoinedMessage;
+
+/** The server message of type `T`. */
+export type MessageOf<T extends ServerMessage["type"]> = Extract<
+  ServerMessage,
+  { type: T }
+>;
 
 /** How the socket closed. */
 export interface CloseInfo {
@@ -67,13 +76,10 @@ export class TestClient implements AsyncDisposable {
         this.#queue.push({ type: "<binary>" });
       } else {
         this.received.push(event.data);
-        let msg: ServerMsg;
-        try {
-          msg = JSON.parse(event.data);
-        } catch {
-          msg = { type: "<not-json>", raw: event.data };
-        }
-        this.#queue.push(msg);
+        this.#queue.push(
+          parseServerMessage(event.data) ??
+            { type: "<invalid>", raw: event.data },
+        );
       }
       this.#wake();
     };
@@ -144,6 +150,11 @@ export class TestClient implements AsyncDisposable {
    * The next message. With `type`, fails unless the next message has that
    * type (it does not skip others: order is part of the contract).
    */
+  async next<T extends ServerMessage["type"]>(
+    type: T,
+    timeoutMs?: number,
+  ): Promise<MessageOf<T>>;
+  async next(type?: undefined, timeoutMs?: number): Promise<ServerMsg>;
   async next(
     type?: string,
     timeoutMs: number = DEFAULT_TIMEOUT_MS,
@@ -164,7 +175,10 @@ export class TestClient implements AsyncDisposable {
   }
 
   /** The next message, which must be an `error` with `code`. */
-  async nextError(code: string, timeoutMs?: number): Promise<ServerMsg> {
+  async nextError(
+    code: ErrorMessage["code"],
+    timeoutMs?: number,
+  ): Promise<ErrorMessage> {
     const msg = await this.next("error", timeoutMs);
     if (msg.code !== code) {
       throw new AssertionError({
@@ -185,7 +199,7 @@ export class TestClient implements AsyncDisposable {
     fields: { name?: string; token?: string; ref?: string | number } = {},
   ): Promise<JoinedMsg> {
     this.send({ type: "join", room, ...fields });
-    return await this.next("joined") as JoinedMsg;
+    return await this.next("joined");
   }
 
   /** Relays `data` to peer `to`. */
