@@ -15,6 +15,7 @@ import { ConnectionModel } from "./connection_model.ts";
 import { unsupportedReason } from "./media.ts";
 import { loadSession } from "./prefs.ts";
 import { RoomModel } from "./room_model.ts";
+import { SettingsDialog } from "./settings_dialog.tsx";
 import { roomFromPath } from "./room_id.ts";
 import { StartPage } from "./start_page.tsx";
 
@@ -24,6 +25,8 @@ const audio = new AudioModel();
 const call = new Call(connection, room, audio);
 /** Short feedback for buttons like Copy link (polite live region). */
 const status = signal("");
+/** Whether the audio settings dialog is open (either page opens it). */
+const settingsOpen = signal(false);
 
 function App() {
   const phase = connection.phase.value;
@@ -31,7 +34,7 @@ function App() {
   const alert = connection.error.value || unsupportedReason();
   return (
     <div
-      class="app"
+      class={`app phase-${phase}`}
       data-phase={phase}
       data-self-id={connection.selfId.value}
       data-signaling={connection.status.value}
@@ -43,7 +46,13 @@ function App() {
             Room <code>{connection.room.value}</code>
           </p>
         )}
-        <p class="signaling" role="status">{connection.statusText.value}</p>
+        <p
+          class={`signaling ${connection.status.value}`}
+          role="status"
+          aria-label="Server connection"
+        >
+          {connection.statusText.value}
+        </p>
       </header>
       {alert && <p class="error" role="alert">{alert}</p>}
       <p class="visually-hidden" aria-live="polite">
@@ -58,6 +67,7 @@ function App() {
             room={room}
             audio={audio}
             status={status}
+            settingsOpen={settingsOpen}
           />
         )
         : (
@@ -66,8 +76,10 @@ function App() {
             connection={connection}
             audio={audio}
             status={status}
+            settingsOpen={settingsOpen}
           />
         )}
+      <SettingsDialog audio={audio} open={settingsOpen} />
     </div>
   );
 }

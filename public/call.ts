@@ -66,6 +66,8 @@ interface Remote {
   meter?: LevelMeter;
   stream?: MediaStream;
   stats?: PeerStats;
+  /** Shows a Try again that got no answer as failed again. */
+  retryTimer?: ReturnType<typeof setTimeout>;
 }
 
 /** Events that count as a user gesture for the autoplay policies. */
@@ -228,6 +230,33 @@ export class Call {
     this.#audio.playbackBlocked.value = false;
   }
 
+  /**
+   * Tries a failed peer again, from a click: forgets the failures and asks
+   * the peer for a fresh connection (a hello: the peer offers afresh, as
+   * after a reload). Without an answer, it shows as failed again.
+   */
+  retry(peerId: string): void {
+    const participant = findParticipant(this.#room, peerId);
+    const remote = this.#remotes.get(peerId) ?? {};
+    this.#remotes.set(peerId, remote);
+    remote.stuck = 0;
+    remote.timeouts = 0;
+    remote.turnErrors = [];
+    this.#closeLink(peerId);
+    this.#sendSignal(peerId, { hello: true });
+    if (!participant) return;
+    const note = participant.note.peek();
+    participant.state.value = "connecting";
+    participant.note.value = "";
+    clearTimeout(remote.retryTimer);
+    remote.retryTimer = setTimeout(() => {
+      if (!remote.link && participant.state.peek() === "connecting") {
+        participant.state.value = "failed";
+        participant.note.value = note;
+      }
+    }, 2 * CONNECT_TIMEOUT_MS);
+  }
+
   /** Peer connections, for diagnostics. */
   get links(): PeerLink[] {
     return [...this.#remotes.values()].flatMap((r) => r.link ? [r.link] : []);
@@ -297,6 +326,7 @@ export class Call {
       name: this.#name,
     });
     this.#client?.setPingInterval(message.limits.pingIntervalMs);
+    connection.resumeGraceMs.value = message.limits.resumeGraceMs;
     this.#setIceServers(message);
 
     if (message.resumed !== true) {
@@ -380,6 +410,11 @@ export class Call {
   #onSignal(from: string, raw: unknown): void {
     const data = parseSignalData(raw);
     if (!data) return;
+    if ("muted" in data) {
+      const participant = findParticipant(this.#room, from);
+      if (participant) participant.muted.value = data.muted;
+      return;
+    }
     if ("hello" in data) {
       // The sender has no connection to us (reload or watchdog): start over.
       this.#closeLink(from);
@@ -460,6 +495,10 @@ export class Call {
           remote.stuck = 0;
           remote.timeouts = 0;
           remote.turnErrors = [];
+          // A fresh connection: tell the peer we are muted, if we are.
+          if (this.#audio.muted.peek()) {
+            this.#sendSignal(peerId, { muted: true });
+          }
         }
         participant.state.value = state;
         if (noRelay) return;
@@ -527,6 +566,7 @@ export class Call {
     this.#closeLink(peerId);
     const remote = this.#remotes.get(peerId);
     if (remote) {
+      clearTimeout(remote.retryTimer);
       remote.meter?.close();
       remote.element?.remove();
       if (remote.element) remote.element.srcObject = null;
@@ -648,6 +688,13 @@ export class Call {
       effect(() => {
         const enabled = audio.sending.value;
         if (this.#sendTrack) this.#sendTrack.enabled = enabled;
+      }),
+      effect(() => {
+        // The others' tiles show our mute; a new peer hears it on connect.
+        const muted = audio.muted.value;
+        for (const [peerId, remote] of this.#remotes) {
+          if (remote.link) this.#sendSignal(peerId, { muted });
+        }
       }),
       effect(() => {
         // Read every option so a change to any of them reopens the mic.

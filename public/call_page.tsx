@@ -1,143 +1,184 @@
 /**
- * The in-call page: room header, mute and leave, the local meter with the
- * "you are muted" hint, and the participants with their meters, volume,
- * connection state, path and statistics.
+ * The in-call page: the participants as a list of tiles (you first), and a
+ * controls bar that stays in reach (at the bottom on phones): Mute, Copy
+ * link, Settings, Leave. Audio settings open in a dialog.
  *
  * @module
  */
+import { type Signal, useSignal } from "@preact/signals";
+import { useEffect } from "preact/hooks";
 import type { Audio } from "./audio_model.ts";
 import { SPEAKING_LEVEL } from "./audio_model.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection_model.ts";
 import { copyText } from "./copy_text.ts";
-import { displayName, type Participant, type Room } from "./room_model.ts";
+import { Icon } from "./icons.tsx";
+import { displayName } from "./names.ts";
+import { StatsPanel, Tile } from "./participant_tile.tsx";
+import { type Participant, presenceOf, type Room } from "./room_model.ts";
 import { roomLink } from "./room_id.ts";
-import { LocalMeter, SettingsPanel } from "./settings_panel.tsx";
-import type { PeerStats } from "./stats.ts";
+
+/** How often the page re-reads the clock (for "reconnecting" to expire). */
+const TICK_MS = 1_000;
 
 /** The in-call page. */
 export function CallPage(
-  { call, connection, room, audio, status }: {
+  { call, connection, room, audio, status, settingsOpen }: {
     call: Call;
     connection: Connection;
     room: Room;
     audio: Audio;
     status: { value: string };
+    settingsOpen: Signal<boolean>;
   },
 ) {
   const participants = room.participants.value;
   const muted = audio.muted.value;
+  const now = useSignal(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => now.value = Date.now(), TICK_MS);
+    return () => clearInterval(timer);
+  }, []);
   async function copy() {
     const link = roomLink(location.origin, connection.room.value);
     status.value = await copyText(link)
       ? "Link copied."
       : `Copy this link: ${link}`;
   }
+  const selfId = connection.selfId.value;
+  const selfName = displayName(audio.name.value, selfId);
+  const ptt = audio.pushToTalk.value && !audio.talking.value;
   return (
-    <div class="columns">
-      <div class="column">
-        <section class="panel call" aria-labelledby="call-title">
-          <h2 id="call-title">In the call</h2>
-          <div class="buttons">
-            <button
-              type="button"
-              class={muted ? "mute on" : "mute"}
-              aria-pressed={muted}
-              onClick={() => audio.toggleMute()}
-            >
-              Mute
-            </button>
-            <button type="button" onClick={copy}>Copy link</button>
-            <button type="button" class="danger" onClick={() => call.leave()}>
-              Leave
-            </button>
-          </div>
-          {audio.playbackBlocked.value && (
-            <button
-              type="button"
-              class="primary"
-              onClick={() => call.resumePlayback()}
-            >
-              Play the others' audio
-            </button>
-          )}
-          <div class="you">
-            <strong>{displayName(audio.name.value)} (you)</strong>
-            {muted
-              ? <span class="badge">muted</span>
-              : audio.pushToTalk.value && !audio.talking.value
-              ? <span class="badge">hold Space to talk</span>
-              : null}
-            <LocalMeter audio={audio} />
-            {audio.speakingWhileMuted.value && (
-              <p class="warning" role="status">
-                You are muted: the others cannot hear you.
-              </p>
-            )}
-          </div>
-        </section>
-        <SettingsPanel audio={audio} />
-      </div>
-      <section class="panel" aria-labelledby="people-title">
+    <div class="call">
+      <section class="people" aria-labelledby="people-title">
         <h2 id="people-title">
           Participants ({participants.length + 1})
         </h2>
+        {audio.playbackBlocked.value && (
+          <button
+            type="button"
+            class="primary"
+            onClick={() => call.resumePlayback()}
+          >
+            Play the others' audio
+          </button>
+        )}
+        <ul class="tiles" aria-label="Participants">
+          <Tile
+            id="self"
+            peerId={selfId}
+            name={selfName}
+            self
+            speaking={audio.sending.value &&
+              audio.localLevel.value > SPEAKING_LEVEL}
+            muted={muted}
+            extra={!muted && ptt ? "hold Space to talk" : undefined}
+          >
+            {audio.speakingWhileMuted.value && (
+              <p class="note warning" role="status">
+                You are muted: the others cannot hear you.
+              </p>
+            )}
+          </Tile>
+          {participants.map((p) => (
+            <ParticipantTile
+              key={p.peerId}
+              p={p}
+              call={call}
+              now={now.value}
+              graceMs={connection.resumeGraceMs.value}
+            />
+          ))}
+        </ul>
         {participants.length === 0 && (
           <p class="hint">
             Nobody else is here yet. Share the link to invite someone.
           </p>
         )}
-        <ul class="people">
-          {participants.map((p) => <ParticipantItem key={p.peerId} p={p} />)}
-        </ul>
       </section>
+      <div class="controls" role="group" aria-label="Call controls">
+        <button
+          type="button"
+          class="mute"
+          aria-pressed={muted}
+          onClick={() => audio.toggleMute()}
+        >
+          <Icon name={muted ? "micOff" : "mic"} />
+          Mute
+        </button>
+        <button type="button" onClick={copy}>
+          <Icon name="link" />
+          Copy link
+        </button>
+        <button
+          type="button"
+          aria-haspopup="dialog"
+          onClick={() => settingsOpen.value = true}
+        >
+          <Icon name="settings" />
+          Settings
+        </button>
+        <button type="button" class="danger" onClick={() => call.leave()}>
+          <Icon name="leave" />
+          Leave
+        </button>
+      </div>
     </div>
   );
 }
 
-const STATE_TEXT = {
-  connecting: "connecting",
-  connected: "connected",
-  reconnecting: "reconnecting",
-  failed: "failed",
-} as const;
-
-function ParticipantItem({ p }: { p: Participant }) {
-  const name = displayName(p.name.value);
-  const level = p.level.value;
-  const state = p.state.value;
-  const stats = p.stats.value;
-  const speaking = level > SPEAKING_LEVEL;
+function ParticipantTile(
+  { p, call, now, graceMs }: {
+    p: Participant;
+    call: Call;
+    now: number;
+    graceMs: number;
+  },
+) {
+  const name = displayName(p.name.value, p.peerId);
+  const presence = presenceOf(
+    {
+      state: p.state.value,
+      everConnected: p.everConnected.value,
+      lostAt: p.lostAt.value,
+    },
+    now,
+    graceMs,
+  );
+  // A lost peer within its grace is most likely away (reloading, on the
+  // move): the failure note of the attempt in between would mislead.
+  const note = presence === "reconnecting" && p.lostAt.value > 0
+    ? "Lost contact: waiting for them to come back…"
+    : p.note.value;
   const volumeId = `volume-${p.peerId}`;
+  const history = p.history.value;
   return (
-    <li class="person" data-peer-id={p.peerId} data-state={state}>
-      <div class="person-head">
-        <strong>{name}</strong>
-        <span class={`state ${state}`}>{STATE_TEXT[state]}</span>
-        {stats?.path && (
-          <span class="badge">
-            {stats.path === "relayed" ? "relayed (TURN)" : "direct"}
-          </span>
-        )}
-      </div>
-      <div class="meter-row">
-        <meter
-          aria-label={`${name} level`}
-          min={0}
-          max={1}
-          low={0.3}
-          high={0.92}
-          optimum={0.6}
-          value={level}
-        />
-        <span class={speaking ? "talk on" : "talk"}>
-          {speaking ? "speaking" : "quiet"}
-        </span>
-      </div>
-      <div class="field inline">
-        <label for={volumeId}>Volume of {name}</label>
+    <Tile
+      id={p.peerId}
+      peerId={p.peerId}
+      name={name}
+      speaking={p.level.value > SPEAKING_LEVEL}
+      muted={p.muted.value}
+      presence={presence}
+      history={history}
+      stats={p.stats.value}
+      note={note}
+    >
+      {presence === "failed" && (
+        <button
+          type="button"
+          class="retry"
+          aria-label={`Try again to reach ${name}`}
+          onClick={() => call.retry(p.peerId)}
+        >
+          Try again
+        </button>
+      )}
+      <div class="volume">
+        <label for={volumeId}>Volume</label>
         <input
           id={volumeId}
+          aria-label={`Volume of ${name}`}
           type="range"
           min={0}
           max={1}
@@ -146,38 +187,12 @@ function ParticipantItem({ p }: { p: Participant }) {
           onInput={(e) => p.volume.value = Number(e.currentTarget.value)}
         />
       </div>
-      {p.note.value && <p class="warning">{p.note.value}</p>}
-      <StatsPanel stats={stats} />
-    </li>
-  );
-}
-
-function fmt(value: number | undefined, unit: string, digits = 0): string {
-  return value === undefined ? "–" : `${value.toFixed(digits)} ${unit}`;
-}
-
-function StatsPanel({ stats }: { stats: PeerStats | undefined }) {
-  return (
-    <details class="stats" open>
-      <summary>Connection statistics</summary>
-      <dl>
-        <dt>Round trip</dt>
-        <dd>{fmt(stats?.rttMs, "ms")}</dd>
-        <dt>Jitter</dt>
-        <dd>{fmt(stats?.jitterMs, "ms", 1)}</dd>
-        <dt>Packet loss</dt>
-        <dd>{fmt(stats?.lossPercent, "%", 1)}</dd>
-        <dt>In / out</dt>
-        <dd>
-          {fmt(stats?.inKbps, "kbit/s")} / {fmt(stats?.outKbps, "kbit/s")}
-        </dd>
-        <dt>Codec</dt>
-        <dd>{stats?.codec ?? "–"}</dd>
-        <dt>Candidates</dt>
-        <dd>
-          {stats?.localCandidate ?? "–"} → {stats?.remoteCandidate ?? "–"}
-        </dd>
-      </dl>
-    </details>
+      <StatsPanel
+        id={p.peerId}
+        name={name}
+        stats={p.stats.value}
+        history={history}
+      />
+    </Tile>
   );
 }

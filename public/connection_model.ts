@@ -18,6 +18,8 @@ export const ConnectionModel = createModel(() => {
   const selfId = signal("");
   const room = signal("");
   const iceServers = signal<RTCIceServer[]>([]);
+  /** How long the server keeps an away peer's session (`limits`). */
+  const resumeGraceMs = signal(30_000);
   /** A problem the user should know about (shown in an alert). */
   const error = signal("");
   /** Plain words for the signaling status. */
@@ -39,6 +41,7 @@ export const ConnectionModel = createModel(() => {
     selfId,
     room,
     iceServers,
+    resumeGraceMs,
     error,
     statusText,
     fail: action((message: string) => {

@@ -10,13 +10,16 @@
 export type SignalData =
   | { description: RTCSessionDescriptionInit }
   | { candidate: RTCIceCandidateInit | null }
-  | { hello: true };
+  | { hello: true }
+  /** The sender muted or unmuted (for the others' tiles; no audio meaning). */
+  | { muted: boolean };
 
 /** Narrows a relayed signal's `data` to {@linkcode SignalData}. */
 export function parseSignalData(data: unknown): SignalData | undefined {
   if (typeof data !== "object" || data === null) return undefined;
   const d = data as Record<string, unknown>;
   if (d.hello === true) return { hello: true };
+  if (typeof d.muted === "boolean") return { muted: d.muted };
   if ("description" in d) {
     const desc = d.description as Record<string, unknown> | null;
     if (

@@ -1,8 +1,8 @@
 /**
- * Audio settings shown both before joining and in the call: devices,
- * processing, push to talk and private mode, plus the local microphone
- * meter. Every control writes straight into the audio model; the call's
- * effects apply the change to the live microphone.
+ * Audio settings (in the settings dialog, before joining and in the call):
+ * the local microphone meter, devices, processing, push to talk and
+ * private mode. Every control writes straight into the audio model; the
+ * call's effects apply the change to the live microphone.
  *
  * @module
  */
@@ -10,14 +10,11 @@ import type { Signal } from "@preact/signals";
 import type { Audio, DeviceOption } from "./audio_model.ts";
 import { SPEAKING_LEVEL } from "./audio_model.ts";
 
-/** The settings panel. */
-export function SettingsPanel(
-  { audio, meter = false }: { audio: Audio; meter?: boolean },
-) {
+/** The settings controls. */
+export function SettingsPanel({ audio }: { audio: Audio }) {
   return (
-    <section class="panel settings" aria-labelledby="settings-title">
-      <h2 id="settings-title">Audio settings</h2>
-      {meter && <LocalMeter audio={audio} />}
+    <div class="settings">
+      <LocalMeter audio={audio} />
       <DeviceSelect
         id="mic-select"
         label="Microphone"
@@ -57,7 +54,7 @@ export function SettingsPanel(
           others never see your address (applies to new connections).
         </p>
       </fieldset>
-    </section>
+    </div>
   );
 }
 

@@ -1,24 +1,26 @@
 /**
- * The start page: choose or create a room, a display name, and check the
- * microphone before joining.
+ * The start page: one obvious way in (the Room, an optional name, Join),
+ * with Create room and Copy link beside it, a compact microphone check, and
+ * the audio settings one click away in the settings dialog.
  *
  * @module
  */
-import { useSignal } from "@preact/signals";
+import { type Signal, useSignal } from "@preact/signals";
 import type { Audio } from "./audio_model.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection_model.ts";
 import { createRoomId, roomFromPath, roomLink } from "./room_id.ts";
-import { SettingsPanel } from "./settings_panel.tsx";
+import { LocalMeter } from "./settings_panel.tsx";
 import { copyText } from "./copy_text.ts";
 
 /** The start page. */
 export function StartPage(
-  { call, connection, audio, status }: {
+  { call, connection, audio, status, settingsOpen }: {
     call: Call;
     connection: Connection;
     audio: Audio;
     status: { value: string };
+    settingsOpen: Signal<boolean>;
   },
 ) {
   const room = useSignal(roomFromPath(location.pathname));
@@ -53,48 +55,57 @@ export function StartPage(
   }
 
   return (
-    <div class="columns">
-      <div class="column">
-        <form class="panel join" onSubmit={join}>
-          <h2>Join a call</h2>
-          <div class="field">
-            <label for="room-input">Room</label>
-            <input
-              id="room-input"
-              name="room"
-              autocomplete="off"
-              spellcheck={false}
-              value={room.value}
-              onInput={(e) => room.value = e.currentTarget.value}
-            />
-          </div>
-          <div class="field">
-            <label for="name-input">Your name (optional)</label>
-            <input
-              id="name-input"
-              name="name"
-              maxLength={64}
-              autocomplete="nickname"
-              value={audio.name.value}
-              onInput={(e) => audio.name.value = e.currentTarget.value}
-            />
-          </div>
-          <div class="buttons">
-            <button type="submit" class="primary" disabled={joining}>
-              Join
+    <div class="start">
+      <form class="panel join" onSubmit={join}>
+        <h2>Join a call</h2>
+        <div class="field">
+          <label for="room-input">Room</label>
+          <input
+            id="room-input"
+            name="room"
+            autocomplete="off"
+            spellcheck={false}
+            value={room.value}
+            onInput={(e) => room.value = e.currentTarget.value}
+          />
+          <div class="quiet-actions">
+            <button type="button" class="link" onClick={create}>
+              Create room
             </button>
-            <button type="button" onClick={create}>Create room</button>
-            <button type="button" onClick={copy}>Copy link</button>
-            {joining && (
-              <button type="button" onClick={() => call.leave()}>Cancel</button>
-            )}
+            <button type="button" class="link" onClick={copy}>
+              Copy link
+            </button>
           </div>
-        </form>
-        <section class="panel" aria-labelledby="check-title">
-          <h2 id="check-title">Microphone check</h2>
-          <p class="hint">
-            Parley asks for the microphone only when you test it or join.
+        </div>
+        <div class="field">
+          <label for="name-input">Your name (optional)</label>
+          <input
+            id="name-input"
+            name="name"
+            maxLength={64}
+            autocomplete="nickname"
+            aria-describedby="name-hint"
+            value={audio.name.value}
+            onInput={(e) => audio.name.value = e.currentTarget.value}
+          />
+          <p class="hint" id="name-hint">
+            Without one, you get a name like “Calm Otter”.
           </p>
+        </div>
+        <button type="submit" class="primary join-button" disabled={joining}>
+          {joining ? "Joining…" : "Join"}
+        </button>
+        {joining && (
+          <button type="button" onClick={() => call.leave()}>Cancel</button>
+        )}
+      </form>
+      <section class="panel mic-check" aria-labelledby="check-title">
+        <h2 id="check-title">Microphone check</h2>
+        <p class="hint">
+          Parley asks for the microphone only when you test it or join.
+        </p>
+        <LocalMeter audio={audio} />
+        <div class="buttons">
           <button
             type="button"
             onClick={() => void call.checkMicrophone()}
@@ -102,9 +113,15 @@ export function StartPage(
           >
             {audio.micLive.value ? "Microphone on" : "Test microphone"}
           </button>
-        </section>
-      </div>
-      <SettingsPanel audio={audio} meter />
+          <button
+            type="button"
+            aria-haspopup="dialog"
+            onClick={() => settingsOpen.value = true}
+          >
+            Audio settings
+          </button>
+        </div>
+      </section>
     </div>
   );
 }

@@ -163,9 +163,9 @@ scenarioTest(
   4,
 );
 scenarioTest(
-  "client says when a room is full, hands a session to another tab (hello) and rejoins after a reload",
+  "client says when a room is full, hands a session to another tab (hello) and rejoins after a reload (shown as reconnecting meanwhile)",
   "session",
-  5,
+  6,
 );
 scenarioTest(
   "client in Private mode (relay only) sends audio through coturn and shows the path as relayed",
@@ -180,9 +180,14 @@ scenarioTest(
   { turn: true },
 );
 scenarioTest(
-  "client treats a connection that never starts checking as failed: says why, tries one fresh connection, ends failed",
+  "client treats a connection that never starts checking as failed: says why, tries one fresh connection, ends failed; Try again tries once more",
   "unusable-candidates",
-  3,
+  4,
+);
+scenarioTest(
+  "client passes axe-core's WCAG 2.1 A and AA rules on the start page, a call of three and the settings dialog, light and dark; M mutes; the dialog keeps and returns focus",
+  "a11y",
+  4,
 );
 scenarioTest(
   "client keeps handling a peer's signals after one step fails, and starts over with a hello",

@@ -12,7 +12,12 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { join } from "node:path";
 
 import { CHROMIUM } from "./chromium.ts";
-import { RECORD_PEER_CONNECTIONS, type Role, type TestPage } from "./page.ts";
+import {
+  type ColorScheme,
+  RECORD_PEER_CONNECTIONS,
+  type Role,
+  type TestPage,
+} from "./page.ts";
 
 export { CHROMIUM };
 
@@ -57,6 +62,8 @@ export interface LaunchOptions {
   viewport?: { width: number; height: number };
   /** More script to run in every page before the app's own. */
   initScript?: string;
+  /** The `prefers-color-scheme` pages start with. @default "light" */
+  colorScheme?: ColorScheme;
 }
 
 /** Launches Chromium with `wav` as its microphone and opens one page. */
@@ -106,6 +113,7 @@ export async function launchBrowser(
   });
   const context = await browser.newContext({
     viewport: options.viewport ?? { width: 1100, height: 900 },
+    colorScheme: options.colorScheme ?? "light",
   });
   await context.addInitScript({ content: RECORD_PEER_CONNECTIONS });
   if (options.initScript) {
@@ -132,8 +140,8 @@ function chromiumPage(label: string, page: Page): TestPage {
       errors.push(`${label} console.${m.type()}: ${m.text()}`);
     }
   });
-  const byRole = (role: Role, name: string) =>
-    page.getByRole(role, { name, exact: true });
+  const byRole = (role: Role, name?: string) =>
+    page.getByRole(role, name === undefined ? {} : { name, exact: true });
   return {
     label,
     engine: "chromium",
@@ -144,11 +152,28 @@ function chromiumPage(label: string, page: Page): TestPage {
     click: (role, name) => byRole(role, name).click(),
     fill: (name, value) => byRole("textbox", name).fill(value),
     setChecked: (name, checked) => byRole("checkbox", name).setChecked(checked),
+    press: (key) => page.keyboard.press(key),
+    texts: (role, name) => byRole(role, name).allTextContents(),
+    evaluateOn: <T, A>(
+      role: Role,
+      name: string,
+      fn: (element: Element, arg: A) => T | Promise<T>,
+      arg?: A,
+    ) =>
+      byRole(role, name).evaluate(
+        fn as (element: Element, arg: unknown) => T,
+        arg as unknown,
+      ) as Promise<T>,
     evaluate: <T, A>(fn: (arg: A) => T | Promise<T>, arg?: A) =>
       // playwright's types want a serialisable argument; ours are.
       page.evaluate(fn as (arg: unknown) => T, arg as unknown) as Promise<T>,
     setViewport: (width, height) => page.setViewportSize({ width, height }),
-    screenshot: async (path) =>
-      void await page.screenshot({ path, fullPage: true }),
+    setColorScheme: (colorScheme) => page.emulateMedia({ colorScheme }),
+    screenshot: async (path, options) =>
+      void await page.screenshot({
+        path,
+        fullPage: options?.fullPage ?? true,
+        timeout: 30_000,
+      }),
   };
 }

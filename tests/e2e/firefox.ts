@@ -19,7 +19,12 @@
 import puppeteer, { type Page } from "puppeteer-core";
 import { join } from "node:path";
 import { eventually } from "../support/wait.ts";
-import { RECORD_PEER_CONNECTIONS, type Role, type TestPage } from "./page.ts";
+import {
+  type ColorScheme,
+  RECORD_PEER_CONNECTIONS,
+  type Role,
+  type TestPage,
+} from "./page.ts";
 import type { LaunchOptions, TestBrowser } from "./browser.ts";
 import { FIREFOX } from "./chromium.ts";
 
@@ -112,6 +117,7 @@ export async function launchFirefox(
   });
   async function open(label: string): Promise<TestPage> {
     const page = await browser.newPage();
+    if (options.colorScheme) await setScheme(page, options.colorScheme);
     await page.evaluateOnNewDocument(RECORD_PEER_CONNECTIONS);
     if (options.initScript) {
       await page.evaluateOnNewDocument(options.initScript);
@@ -141,11 +147,14 @@ function firefoxPage(label: string, page: Page): TestPage {
       errors.push(`${label} console.${m.type()}: ${m.text()}`);
     }
   });
+  const aria = (role: Role, name?: string) =>
+    `::-p-aria(${
+      name === undefined ? "" : `[name=${JSON.stringify(name)}]`
+    }[role="${role}"])`;
   const find = async (role: Role, name: string) => {
-    const handle = await page.waitForSelector(
-      `::-p-aria([name=${JSON.stringify(name)}][role="${role}"])`,
-      { visible: true },
-    );
+    const handle = await page.waitForSelector(aria(role, name), {
+      visible: true,
+    });
     if (!handle) throw new Error(`${label}: no ${role} named "${name}"`);
     return handle;
   };
@@ -172,10 +181,44 @@ function firefoxPage(label: string, page: Page): TestPage {
       );
       if (now !== checked) await handle.click();
     },
+    press: (key) =>
+      page.keyboard.press(key as Parameters<typeof page.keyboard.press>[0]),
+    texts: async (role, name) => {
+      const handles = await page.$$(aria(role, name));
+      const out: string[] = [];
+      for (const handle of handles) {
+        out.push(await handle.evaluate((el) => el.textContent ?? ""));
+        await handle.dispose();
+      }
+      return out;
+    },
+    evaluateOn: async <T, A>(
+      role: Role,
+      name: string,
+      fn: (element: Element, arg: A) => T | Promise<T>,
+      arg?: A,
+    ) => {
+      using handle = await find(role, name);
+      return await handle.evaluate(
+        fn as (element: Element, arg: unknown) => Promise<T>,
+        arg,
+      ) as T;
+    },
     evaluate: <T, A>(fn: (arg: A) => T | Promise<T>, arg?: A) =>
       page.evaluate(fn as (arg: unknown) => Promise<T>, arg) as Promise<T>,
     setViewport: (width, height) => page.setViewport({ width, height }),
-    screenshot: async (path) =>
-      void await page.screenshot({ path, fullPage: true }),
+    setColorScheme: (scheme) => setScheme(page, scheme),
+    screenshot: async (path, options) =>
+      void await page.screenshot({
+        path,
+        fullPage: options?.fullPage ?? true,
+      }),
   };
+}
+
+/** Emulates `prefers-color-scheme` (where WebDriver BiDi can). */
+function setScheme(page: Page, scheme: ColorScheme): Promise<void> {
+  return page.emulateMediaFeatures([
+    { name: "prefers-color-scheme", value: scheme },
+  ]);
 }

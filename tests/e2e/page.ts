@@ -10,11 +10,23 @@
  * @module
  */
 
-/** Roles the scenarios look controls up by. */
-export type Role = "button" | "checkbox" | "textbox" | "combobox" | "alert";
+/** Roles the scenarios look controls and content up by. */
+export type Role =
+  | "button"
+  | "checkbox"
+  | "textbox"
+  | "combobox"
+  | "alert"
+  | "status"
+  | "dialog"
+  | "list"
+  | "listitem";
 
 /** The browser engine behind a page. */
 export type Engine = "chromium" | "firefox";
+
+/** The colour scheme a page is told the user prefers. */
+export type ColorScheme = "light" | "dark";
 
 /** A page, engine-neutral. */
 export interface TestPage {
@@ -31,13 +43,33 @@ export interface TestPage {
   fill(name: string, value: string): Promise<void>;
   /** Ticks or clears the checkbox with this accessible name. */
   setChecked(name: string, checked: boolean): Promise<void>;
+  /** Presses a key (`"m"`, `"Escape"`, `"Tab"`) where the focus is. */
+  press(key: string): Promise<void>;
+  /**
+   * The text of every element with this role (and exact accessible name,
+   * if given) that assistive technology can see right now; none waits.
+   */
+  texts(role: Role, name?: string): Promise<string[]>;
+  /**
+   * Runs `fn(element, arg)` on the one element with this role and exact
+   * accessible name (waiting for it to show) and returns the result.
+   */
+  evaluateOn<T, A = undefined>(
+    role: Role,
+    name: string,
+    fn: (element: Element, arg: A) => T | Promise<T>,
+    arg?: A,
+  ): Promise<T>;
   /** Runs `fn(arg)` in the page and returns its (serialisable) result. */
   evaluate<T, A = undefined>(
     fn: (arg: A) => T | Promise<T>,
     arg?: A,
   ): Promise<T>;
   setViewport(width: number, height: number): Promise<void>;
-  screenshot(path: string): Promise<void>;
+  /** Emulates `prefers-color-scheme`. */
+  setColorScheme(scheme: ColorScheme): Promise<void>;
+  /** A PNG of the whole page, or with `fullPage: false` of the window. */
+  screenshot(path: string, options?: { fullPage?: boolean }): Promise<void>;
 }
 
 /**
@@ -56,55 +88,6 @@ export const RECORD_PEER_CONNECTIONS = `(() => {
     }
   };
 })();`;
-
-/** Whether an element matching `selector` (and holding `text`) is shown. */
-export function isShown(
-  page: TestPage,
-  selector: string,
-  text = "",
-): Promise<boolean> {
-  return page.evaluate(
-    ([selector, text]) =>
-      [...document.querySelectorAll(selector)].some((el) =>
-        (el as HTMLElement).getClientRects().length > 0 &&
-        (el.textContent ?? "").includes(text)
-      ),
-    [selector, text],
-  );
-}
-
-/** How many elements match `selector`. */
-export function countOf(page: TestPage, selector: string): Promise<number> {
-  return page.evaluate(
-    (selector) => document.querySelectorAll(selector).length,
-    selector,
-  );
-}
-
-/** An attribute of the first element matching `selector`. */
-export function attributeOf(
-  page: TestPage,
-  selector: string,
-  name: string,
-): Promise<string | null> {
-  return page.evaluate(
-    ([selector, name]) =>
-      document.querySelector(selector)?.getAttribute(name) ?? null,
-    [selector, name],
-  );
-}
-
-/** The value of the text box labelled `label`. */
-export function inputValue(page: TestPage, label: string): Promise<string> {
-  return page.evaluate((label) => {
-    for (const el of document.querySelectorAll("label")) {
-      if (el.textContent?.trim() === label && el.control) {
-        return (el.control as HTMLInputElement).value;
-      }
-    }
-    return "";
-  }, label);
-}
 
 /** Inbound audio of one live RTCPeerConnection of a page. */
 export interface InboundAudio {

@@ -75,6 +75,14 @@ async function run(): Promise<void> {
     });
     if (replaced) server = replaced;
     result.ok = true;
+  } catch (error) {
+    // What each page looked like when it failed, for the artifacts.
+    await Deno.mkdir(artifacts, { recursive: true }).catch(() => {});
+    for (const page of pages) {
+      await page.screenshot(join(artifacts, `failed-${name}-${page.label}.png`))
+        .catch(() => {});
+    }
+    throw error;
   } finally {
     // Live arrays: errors logged late in the scenario are here too.
     result.logs = pages.flatMap((p) => p.errors).slice(0, 60);

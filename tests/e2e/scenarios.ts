@@ -6,22 +6,24 @@
  *
  * @module
  */
+import axe from "axe-core";
 import { join } from "node:path";
 import { type SpawnedServer, spawnServer } from "../support/server.ts";
 import { deadline, delay, eventually } from "../support/wait.ts";
 import { launchBrowser, makeTone, type TestBrowser } from "./browser.ts";
 import { launchFirefox, type PulseAudio } from "./firefox.ts";
 import {
-  countOf,
+  type ColorScheme,
   type Engine,
   inboundAudio,
-  isShown,
   peerConnectionCount,
   type TestPage,
 } from "./page.ts";
 import {
   assert,
+  has,
   hearsTone,
+  inSettings,
   joinCall,
   listedPeers,
   muteSilences,
@@ -29,9 +31,13 @@ import {
   receivesAudioFromAll,
   selfId,
   statsLookLive,
+  tileState,
+  tileText,
+  waitAlert,
+  waitFor,
   waitListed,
   waitPhase,
-  waitShown,
+  waitTile,
 } from "./steps.ts";
 
 /** What a scenario gets to work with. */
@@ -167,6 +173,13 @@ function describe(people: Person[]): string {
   return people.map((p) => `${p.name} (${p.engine})`).join(", ");
 }
 
+/** Everyone but the `i`th, as the `i`th's list should show them. */
+function othersOf(people: Person[], ids: string[], i: number) {
+  return people.flatMap((p, j) =>
+    j === i ? [] : [{ name: p.name, peerId: ids[j] }]
+  );
+}
+
 /** Two people of the given engines: the first creates and joins first. */
 function pair(first: Person, second: Person): Scenario {
   return {
@@ -177,13 +190,12 @@ function pair(first: Person, second: Person): Scenario {
       await joinAll(context, people);
       await everyoneHearsEveryone(context, people);
 
-      const [aId, bId] = await Promise.all(people.map((p) => selfId(p.page)));
-      const aStats = await statsLookLive(a.page, bId);
-      const bStats = await statsLookLive(b.page, aId);
+      const aStats = await statsLookLive(a.page, b.name);
+      const bStats = await statsLookLive(b.page, a.name);
       context.metrics[`${a.name} sees`] = JSON.stringify(aStats);
       context.metrics[`${b.name} sees`] = JSON.stringify(bStats);
       context.pass(
-        "both statistics panels show round trip, jitter, loss, bitrate, Opus and the candidate types",
+        "both statistics panels show round trip, jitter, loss, bitrate, Opus, the candidate types and a quality summary",
       );
 
       // Steady tones are flattened by Chromium's noise suppression and AGC.
@@ -192,11 +204,11 @@ function pair(first: Person, second: Person): Scenario {
       }
       await delay(1_500);
       await everyoneHearsEveryone(context, people);
-      const ab = await muteSilences(a.page, b.page);
-      const ba = await muteSilences(b.page, a.page);
+      const ab = await muteSilences(a.page, b.page, a.name);
+      const ba = await muteSilences(b.page, a.page, b.name);
       context.metrics.muteReadings = JSON.stringify({ ab, ba });
       context.pass(
-        `Mute silences ${a.name} for ${b.name} and ${b.name} for ${a.name}; unmute brings each back`,
+        `Mute silences ${a.name} for ${b.name} and ${b.name} for ${a.name}, and their tiles say muted; unmute brings each back`,
       );
 
       await b.page.click("button", "Leave");
@@ -217,9 +229,11 @@ function meshOf(people: Person[]): Scenario {
       await everyoneHearsEveryone(context, joined);
       const ids = await Promise.all(joined.map((p) => selfId(p.page)));
       for (const [i, p] of joined.entries()) {
-        await waitListed(p.page, ids.filter((_, j) => j !== i));
+        await waitListed(p.page, othersOf(joined, ids, i));
       }
-      context.pass("each participant list shows the two others by peer ID");
+      context.pass(
+        "each participant list shows the two others, named, by peer ID",
+      );
       const last = joined[joined.length - 1];
       await last.page.click("button", "Leave");
       await waitPhase(last.page, "start");
@@ -299,8 +313,8 @@ function restart(first: Person, second: Person): Scenario {
           JSON.stringify(after) === JSON.stringify(before),
           `peer IDs changed: ${before} -> ${after}`,
         );
-        await waitListed(people[0].page, [before[1]]);
-        await waitListed(people[1].page, [before[0]]);
+        await waitListed(people[0].page, othersOf(people, before, 0));
+        await waitListed(people[1].page, othersOf(people, before, 1));
         for (const p of people) {
           assert(
             await p.page.evaluate(() =>
@@ -356,8 +370,8 @@ function relay(first: Person, second: Person): Scenario {
           describe(people)
         } in Private mode talk through TURN: relay/relay both ways`,
       );
-      for (const p of people) {
-        await waitShown(p.page, "li.person .badge", { text: "relayed (TURN)" });
+      for (const [i, p] of people.entries()) {
+        await waitTile(p.page, people[1 - i].name, "relayed (TURN)");
       }
       context.pass("both participant lists show the path as relayed (TURN)");
     },
@@ -370,7 +384,10 @@ async function privateJoin(
 ): Promise<void> {
   for (const p of people) {
     await p.page.goto(`${context.server.origin}/`);
-    await p.page.setChecked("Private mode (relay only)", true);
+    await inSettings(
+      p.page,
+      () => p.page.setChecked("Private mode (relay only)", true),
+    );
   }
   await joinAll(context, people);
 }
@@ -385,11 +402,13 @@ const relayRefused: Scenario = {
     await using stack = new AsyncDisposableStack();
     const people = await launchAll(context, stack, [ADA, GRACE]);
     await privateJoin(context, people);
-    for (const p of people) {
-      await waitShown(p.page, "li.person .warning", {
-        text: "refused this server's credentials",
-        timeoutMs: 60_000,
-      });
+    for (const [i, p] of people.entries()) {
+      await waitTile(
+        p.page,
+        people[1 - i].name,
+        "refused this server's credentials",
+        60_000,
+      );
     }
     context.pass(
       "with a wrong TURN secret the call fails and both pages say why",
@@ -467,9 +486,11 @@ const mesh: Scenario = {
 
     const ids = await Promise.all(people.map((p) => selfId(p.page)));
     for (const [i, p] of people.entries()) {
-      await waitListed(p.page, ids.filter((_, j) => j !== i));
+      await waitListed(p.page, othersOf(people, ids, i));
     }
-    context.pass("each participant list shows the two others by peer ID");
+    context.pass(
+      "each participant list shows the two others, named, by peer ID",
+    );
 
     await delay(1_200); // one stats refresh with all three connected
     await ada.page.screenshot(join(artifacts, "in-call.png"));
@@ -498,7 +519,7 @@ const mesh: Scenario = {
 /** Clicks the app's "play audio" button if the autoplay policy held audio. */
 async function allowPlayback(page: TestPage): Promise<boolean> {
   await delay(1_500);
-  if (!(await isShown(page, "button", "Play the others' audio"))) return false;
+  if (!(await has(page, "button", "Play the others' audio"))) return false;
   await page.click("button", "Play the others' audio");
   return true;
 }
@@ -526,9 +547,10 @@ const session: Scenario = {
 
     await lin.page.goto(`${origin}/r/${room}`);
     await lin.page.click("button", "Join");
-    await waitShown(lin.page, '[role="alert"]', { text: "room is full" });
+    await waitAlert(lin.page, "room is full");
     assert(
-      await countOf(lin.page, '.app[data-phase="start"]') === 1,
+      await has(lin.page, "button", "Join") &&
+        !(await has(lin.page, "button", "Leave")),
       "a refused peer left the start page",
     );
     context.pass("a third peer is told the room is full");
@@ -549,7 +571,7 @@ const session: Scenario = {
     await second.goto(`${origin}/r/${room}`);
     await waitPhase(second, "call");
     assert(await selfId(second) === graceId, "the second tab got another ID");
-    await waitShown(grace.page, '[role="alert"]', { text: "another tab" });
+    await waitAlert(grace.page, "another tab");
     context.pass(
       "the session moves to a second tab; the first says so and stops",
     );
@@ -558,28 +580,50 @@ const session: Scenario = {
     context.metrics.autoplayBlockedAfterResume = String(blocked);
     await receivesAudioFromAll(second, 1);
     await receivesAudioFromAll(ada.page, 1);
-    assert(
-      JSON.stringify(await listedPeers(ada.page)) === JSON.stringify([graceId]),
-      "Ada lists Grace more or less than once",
-    );
+    await waitListed(ada.page, [{ name: "Grace", peerId: graceId }]);
     context.pass("hello: fresh connections both ways with the resumed tab");
 
     // A reload: pagehide sends leave on unload, the new page resumes the
     // same session with its token and says hello, and Grace offers afresh.
+    // Meanwhile Grace's page shows Ada as reconnecting, never as a new
+    // "connecting" peer or a failure.
+    await waitTile(second, "Ada", "connected");
+    const seen = new Set<string>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        seen.add(await tileState(second, "Ada").catch(() => "unlisted"));
+        await delay(100);
+      }
+    })();
     await ada.page.reload();
     await waitPhase(ada.page, "call");
     await allowPlayback(ada.page);
     await receivesAudioFromAll(ada.page, 1);
     await receivesAudioFromAll(second, 1);
     const adaAfter = await selfId(ada.page);
-    await waitListed(second, [adaAfter]);
+    await waitListed(second, [{ name: "Ada", peerId: adaAfter }]);
     assert(adaAfter === adaId, `the reload got a new peer ID: ${adaAfter}`);
-    context.pass("a reloaded page resumes its peer ID and audio flows again");
+    await waitTile(second, "Ada", "connected");
+    watching = false;
+    await watcher;
+    context.metrics.statesDuringReload = [...seen].join(",");
+    assert(
+      [...seen].every((s) => s === "connected" || s === "reconnecting") &&
+        seen.has("reconnecting"),
+      `Grace's tile of Ada during the reload: ${[...seen]}`,
+    );
+    context.pass(
+      "a reloaded page resumes its peer ID and audio flows again; meanwhile the other shows it as reconnecting",
+    );
 
     // Relay only on a server without TURN cannot work: say so plainly.
-    await ada.page.setChecked("Private mode (relay only)", true);
+    await inSettings(
+      ada.page,
+      () => ada.page.setChecked("Private mode (relay only)", true),
+    );
     await ada.page.reload();
-    await waitShown(ada.page, "li.person .warning", { text: "TURN server" });
+    await waitTile(ada.page, "Grace", "TURN server");
     context.pass(
       "relay only without a TURN server says a TURN server is needed",
     );
@@ -623,13 +667,19 @@ const unusableCandidates: Scenario = {
       UNUSABLE_CANDIDATES,
     );
     await joinAll(context, people);
-    for (const p of people) {
-      await waitShown(p.page, 'li.person[data-state="failed"] .warning', {
-        timeoutMs: 25_000,
-      });
-    }
+    const other = (i: number) => people[1 - i].name;
+    const failed = (i: number, text: string) =>
+      eventually(
+        async () =>
+          await tileState(people[i].page, other(i)) === "failed" &&
+          (await tileText(people[i].page, other(i))).includes(text) &&
+          await has(people[i].page, "button", `Try again to reach ${other(i)}`),
+        `${people[i].name} to show ${other(i)} failed, saying "${text}"`,
+        { timeoutMs: 40_000, intervalMs: 200 },
+      );
+    for (const i of [0, 1]) await failed(i, "failed");
     context.pass(
-      "a connection that never starts checking shows as failed, with a reason, on both sides",
+      "a connection that never starts checking shows as failed, with a reason and Try again, on both sides",
     );
     await eventually(
       async () =>
@@ -640,12 +690,8 @@ const unusableCandidates: Scenario = {
     );
     context.pass("the recovery path ran: both sides made a fresh connection");
     // The retry fails the same way; then it stays failed, and says why.
-    for (const p of people) {
-      await waitShown(p.page, 'li.person[data-state="failed"] .warning', {
-        text: "No direct connection is possible",
-        timeoutMs: 40_000,
-      });
-    }
+    const reason = "No direct connection is possible";
+    for (const i of [0, 1]) await failed(i, reason);
     const settled = await Promise.all(
       people.map((p) => peerConnectionCount(p.page)),
     );
@@ -657,18 +703,28 @@ const unusableCandidates: Scenario = {
       JSON.stringify(later) === JSON.stringify(settled),
       `connections kept being replaced: ${settled} -> ${later}`,
     );
-    for (const p of people) {
+    for (const [i, p] of people.entries()) {
       assert(
-        await isShown(
-          p.page,
-          'li.person[data-state="failed"] .warning',
-          "No direct connection is possible",
-        ),
+        await tileState(p.page, other(i)) === "failed" &&
+          (await tileText(p.page, other(i))).includes(reason),
         `${p.name} no longer shows the failure`,
       );
     }
     context.pass(
       "it ends failed for good with a plain reason (no TURN server), not connecting forever",
+    );
+    // Try again: a fresh connection on both sides, which fails the same way.
+    await people[0].page.click("button", `Try again to reach ${other(0)}`);
+    await eventually(
+      async () =>
+        (await Promise.all(people.map((p) => peerConnectionCount(p.page))))
+          .every((n, i) => n > later[i]),
+      "Try again to make a fresh connection on both sides",
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
+    for (const i of [0, 1]) await failed(i, reason);
+    context.pass(
+      "Try again makes a fresh connection on both sides; it fails again, and says why",
     );
   },
 };
@@ -725,16 +781,10 @@ const noWebRtc: Scenario = {
     await using stack = new AsyncDisposableStack();
     const [ada] = await launchAll(context, stack, [ADA], NO_WEBRTC);
     const text = "cannot make voice calls";
-    const alerts = () =>
-      ada.page.evaluate(
-        (text) =>
-          [...document.querySelectorAll('[role="alert"]')].filter((el) =>
-            (el.textContent ?? "").includes(text)
-          ).length,
-        text,
-      );
+    const alerts = async () =>
+      (await ada.page.texts("alert")).filter((t) => t.includes(text)).length;
     await ada.page.goto(`${context.server.origin}/r/no-webrtc`);
-    await waitShown(ada.page, '[role="alert"]', { text });
+    await waitAlert(ada.page, text);
     assert(await alerts() === 1, `the alert shows ${await alerts()} times`);
     await ada.page.click("button", "Join");
     await delay(500);
@@ -792,15 +842,17 @@ const safari: Scenario = {
     const people = await launchAll(context, stack, [ADA, GRACE], SAFARI_LIMITS);
     const [ada] = people;
     await ada.page.goto(`${context.server.origin}/`);
-    assert(
-      await countOf(ada.page, "select") === 1 &&
-        !(await isShown(ada.page, "label", "Speaker")),
-      "the Speaker choice is shown without setSinkId",
-    );
+    await inSettings(ada.page, async () => {
+      assert(
+        await has(ada.page, "combobox", "Microphone") &&
+          !(await has(ada.page, "combobox", "Speaker")),
+        "the Speaker choice is shown without setSinkId",
+      );
+    });
     context.pass("without setSinkId the Speaker choice is hidden");
     await joinAll(context, people);
     for (const p of people) {
-      await waitShown(p.page, "button", { text: "Play the others' audio" });
+      await waitFor(p.page, "button", "Play the others' audio");
       const attributes = await p.page.evaluate(() =>
         [...document.querySelectorAll("audio[data-peer-id]")].map((el) =>
           el.hasAttribute("autoplay") && el.hasAttribute("playsinline")
@@ -854,6 +906,184 @@ const safari: Scenario = {
   },
 };
 
+/** One rule axe-core found broken, with where. */
+interface Violation {
+  id: string;
+  impact: string;
+  help: string;
+  nodes: string[];
+}
+
+/**
+ * Runs axe-core (injected by the init script) on `page`, or only inside
+ * `within` (a selector), for the WCAG 2.0/2.1 A and AA rules; returns the
+ * violations.
+ */
+function axeViolations(page: TestPage, within?: string): Promise<Violation[]> {
+  return page.evaluate(async (within) => {
+    type Result = {
+      violations: {
+        id: string;
+        impact: string | null;
+        help: string;
+        nodes: { target: string[]; failureSummary?: string }[];
+      }[];
+    };
+    const axe = (globalThis as unknown as {
+      axe: { run(context: unknown, options: unknown): Promise<Result> };
+    }).axe;
+    const result = await axe.run(within ?? document, {
+      runOnly: {
+        type: "tag",
+        values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"],
+      },
+      resultTypes: ["violations"],
+    });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact ?? "",
+      help: v.help,
+      nodes: v.nodes.slice(0, 6).map((n) =>
+        `${n.target.join(" ")}: ${n.failureSummary ?? ""}`
+      ),
+    }));
+  }, within);
+}
+
+const SCHEMES: ColorScheme[] = ["light", "dark"];
+
+/**
+ * The accessibility check: axe-core in real Chromium on the start page,
+ * the call page with three participants (statistics open) and the open
+ * settings dialog, in light and dark, must find no WCAG 2.1 A or AA
+ * violation. Also keyboard use (M, the dialog trapping and returning
+ * focus), and screenshots at 1280, 768 and 360 px in both schemes.
+ */
+const a11y: Scenario = {
+  async run(context) {
+    const { artifacts } = context;
+    await Deno.mkdir(artifacts, { recursive: true });
+    await using stack = new AsyncDisposableStack();
+    const source = (axe as unknown as { source: string }).source;
+    // Only the page under test carries axe-core (1.4 MB of script).
+    const people = [
+      ...await launchAll(context, stack, [ADA], source),
+      ...await launchAll(context, stack, [GRACE, LIN]),
+    ];
+    const [ada] = people;
+    const page = ada.page;
+    const found: string[] = [];
+    const check = async (what: string, within?: string) => {
+      for (const scheme of SCHEMES) {
+        await page.setColorScheme(scheme);
+        await delay(150);
+        const violations = await axeViolations(page, within);
+        context.metrics[`axe ${what} (${scheme})`] = violations.length;
+        for (const v of violations) {
+          found.push(
+            `${what} (${scheme}): ${v.id} [${v.impact}] ${v.help}\n    ${
+              v.nodes.join("\n    ")
+            }`,
+          );
+        }
+      }
+      await page.setColorScheme("light");
+    };
+    // What the window shows, as a user sees it (the controls bar where it
+    // sticks, the dialog where it opens).
+    const shoot = async (name: string, widths: number[]) => {
+      for (const scheme of SCHEMES) {
+        await page.setColorScheme(scheme);
+        for (const width of widths) {
+          await page.setViewport(width, width < 500 ? 800 : 900);
+          await delay(150);
+          await page.screenshot(
+            join(artifacts, `${name}-${scheme}-${width}.png`),
+            { fullPage: false },
+          );
+        }
+      }
+      await page.setColorScheme("light");
+      await page.setViewport(1100, 900);
+    };
+
+    await page.goto(`${context.server.origin}/`);
+    await page.click("button", "Test microphone");
+    await waitFor(page, "button", "Microphone on");
+    // The check can fail: a nameless button is caught.
+    await page.evaluate(() => {
+      const probe = document.createElement("button");
+      probe.id = "axe-probe";
+      document.body.append(probe);
+    });
+    const probed = await axeViolations(page);
+    await page.evaluate(() => document.getElementById("axe-probe")?.remove());
+    assert(
+      probed.some((v) => v.id === "button-name"),
+      `axe-core missed a nameless button: ${JSON.stringify(probed)}`,
+    );
+    await check("start page");
+    await shoot("start", [1280, 360]);
+    context.pass("start page: no WCAG 2.1 A/AA violation in light or dark");
+
+    await joinAll(context, people);
+    const ids = await Promise.all(people.map((p) => selfId(p.page)));
+    await waitListed(page, othersOf(people, ids, 0));
+    await receivesAudioFromAll(page, 2);
+    await statsLookLive(page, GRACE.name);
+    await statsLookLive(page, LIN.name);
+    await delay(12_000); // some sparkline to see in the screenshots
+    await check("call page");
+    await shoot("in-call", [1280, 768, 360]);
+    const overflow = await page.evaluate(() =>
+      document.documentElement.scrollWidth -
+      document.documentElement.clientWidth
+    );
+    assert(overflow <= 0, `the call page scrolls sideways (${overflow})`);
+    context.pass(
+      "call page with three participants (statistics open): no WCAG 2.1 A/AA violation in light or dark; no sideways scroll at 1280, 768 or 360 px",
+    );
+
+    // Keyboard: M mutes and unmutes where no text is typed.
+    await page.evaluate(() => (document.activeElement as HTMLElement)?.blur());
+    const pressed = () =>
+      page.evaluateOn("button", "Mute", (b) => b.getAttribute("aria-pressed"));
+    await page.press("m");
+    assert(await pressed() === "true", "M did not mute");
+    await page.press("m");
+    assert(await pressed() === "false", "M did not unmute");
+    context.pass("M mutes and unmutes");
+
+    await page.click("button", "Settings");
+    await waitFor(page, "dialog", "Audio settings");
+    const inDialog = () =>
+      page.evaluate(() => document.activeElement?.closest("dialog") !== null);
+    assert(await inDialog(), "focus did not move into the settings dialog");
+    for (let i = 0; i < 14; i++) {
+      await page.press("Tab");
+      assert(
+        await inDialog(),
+        `Tab ${i + 1} left the open dialog`,
+      );
+    }
+    await check("settings dialog", "dialog[open]");
+    await shoot("settings", [1280, 360]);
+    await page.press("Escape");
+    await eventually(
+      async () => !(await has(page, "dialog", "Audio settings")),
+      "Escape to close the settings dialog",
+    );
+    const focused = await page.evaluate(() =>
+      document.activeElement?.textContent?.trim() ?? ""
+    );
+    assert(focused === "Settings", `focus went to "${focused}", not Settings`);
+    context.pass(
+      "settings dialog: no violation in light or dark; Tab stays inside; Escape closes it and focus returns to Settings",
+    );
+    assert(found.length === 0, `axe-core found:\n${found.join("\n")}`);
+  },
+};
+
 /** Every scenario by the name `tests/e2e_test.ts` runs it with. */
 export const SCENARIOS: Record<string, Scenario> = {
   "mesh": mesh,
@@ -865,6 +1095,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   "signal-step-fails": signalStepFails,
   "no-webrtc": noWebRtc,
   "safari": safari,
+  "a11y": a11y,
   "firefox-first": pair(FOX, GRACE),
   "firefox-second": pair(ADA, FOX),
   "firefox-firefox": pair(FOX, WREN),

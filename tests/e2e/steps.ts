@@ -1,51 +1,147 @@
 /**
  * Steps the end-to-end scenarios share, engine-neutral: join through the
  * UI, read who is listed, prove audio flows (packets rising, and energy or
- * loudness rising), prove which tone is heard, and start coturn.
+ * loudness rising), prove which tone is heard, and start coturn. Pages are
+ * read the way a screen reader user meets them: controls and tiles by role
+ * and accessible name (a participant's tile is a list item named after
+ * them), and their text.
  *
  * @module
  */
 import { join } from "node:path";
 import { delay, eventually } from "../support/wait.ts";
-import {
-  attributeOf,
-  heardTones,
-  inboundAudio,
-  inputValue,
-  isShown,
-  type TestPage,
-} from "./page.ts";
+import { heardTones, inboundAudio, type Role, type TestPage } from "./page.ts";
 
 /** A failed check in a scenario. */
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
-/** Waits until an element matching `selector` (holding `text`) is shown. */
-export function waitShown(
+/** Whether an element with this role (and name) is there right now. */
+export async function has(
   page: TestPage,
-  selector: string,
-  options: { text?: string; timeoutMs?: number } = {},
+  role: Role,
+  name?: string,
+): Promise<boolean> {
+  return (await page.texts(role, name)).length > 0;
+}
+
+/** Waits until an element with this role and name shows. */
+export function waitFor(
+  page: TestPage,
+  role: Role,
+  name: string,
+  timeoutMs = 15_000,
 ): Promise<true> {
   return eventually(
-    async () => (await isShown(page, selector, options.text)) || undefined,
-    `${page.label} to show ${selector}${
-      options.text ? ` with "${options.text}"` : ""
+    async () => (await has(page, role, name)) || undefined,
+    `${page.label} to show the ${role} "${name}"`,
+    { timeoutMs, intervalMs: 100 },
+  );
+}
+
+/** Waits until an alert says `text`. */
+export function waitAlert(
+  page: TestPage,
+  text: string,
+  timeoutMs = 15_000,
+): Promise<true> {
+  return eventually(
+    async () =>
+      (await page.texts("alert")).some((t) => t.includes(text)) || undefined,
+    `${page.label} to alert "${text}"`,
+    { timeoutMs, intervalMs: 100 },
+  );
+}
+
+/** The text of `name`'s tile on `page` ("" when not listed). */
+export async function tileText(page: TestPage, name: string): Promise<string> {
+  return (await page.texts("listitem", name)).join(" ");
+}
+
+/** Waits until `name`'s tile on `page` says `text`. */
+export function waitTile(
+  page: TestPage,
+  name: string,
+  text: string,
+  timeoutMs = 15_000,
+): Promise<true> {
+  let last = "";
+  return eventually(
+    async () => {
+      last = await tileText(page, name);
+      return last.includes(text) || undefined;
+    },
+    `${page.label}: ${name}'s tile to say "${text}" (last: "${last}")`,
+    { timeoutMs, intervalMs: 100 },
+  );
+}
+
+/** The connection state `name`'s tile shows on `page`. */
+export function tileState(page: TestPage, name: string): Promise<string> {
+  return page.evaluateOn(
+    "listitem",
+    name,
+    (li) => (li as HTMLElement).dataset.state ?? "",
+  );
+}
+
+const SIGNALING_TEXT: Record<string, string> = {
+  open: "Connected",
+  reconnecting: "Reconnecting to the server",
+};
+
+/**
+ * Waits until the app shows the `phase` page: in the call, its Leave
+ * button; on the start page, its Join button. With `signaling`, also until
+ * the header says the server connection is open or reconnecting.
+ */
+export function waitPhase(
+  page: TestPage,
+  phase: "start" | "call",
+  options: { signaling?: "open" | "reconnecting"; timeoutMs?: number } = {},
+): Promise<true> {
+  const button = phase === "call" ? "Leave" : "Join";
+  const words = options.signaling ? SIGNALING_TEXT[options.signaling] : "";
+  return eventually(
+    async () => {
+      if (!(await has(page, "button", button))) return undefined;
+      if (!words) return true;
+      const [status = ""] = await page.texts("status", "Server connection");
+      return status.includes(words) || undefined;
+    },
+    `${page.label} to show the ${phase} page${
+      words ? ` saying "${words}"` : ""
     }`,
     { timeoutMs: options.timeoutMs ?? 15_000, intervalMs: 100 },
   );
 }
 
-/** Waits until the app is in `phase` (and, if given, signaling `status`). */
-export function waitPhase(
+/** The value of the text box named `name`. */
+export function inputValue(page: TestPage, name: string): Promise<string> {
+  return page.evaluateOn(
+    "textbox",
+    name,
+    (el) => (el as HTMLInputElement).value,
+  );
+}
+
+/**
+ * Opens the audio settings dialog (from the call's Settings or the start
+ * page's Audio settings), runs `fn`, and closes it again.
+ */
+export async function inSettings<T>(
   page: TestPage,
-  phase: "start" | "call",
-  options: { signaling?: string; timeoutMs?: number } = {},
-): Promise<true> {
-  const signaling = options.signaling
-    ? `[data-signaling="${options.signaling}"]`
-    : "";
-  return waitShown(page, `.app[data-phase="${phase}"]${signaling}`, options);
+  fn: () => Promise<T>,
+): Promise<T> {
+  const opener = (await has(page, "button", "Settings"))
+    ? "Settings"
+    : "Audio settings";
+  await page.click("button", opener);
+  await waitFor(page, "dialog", "Audio settings");
+  const result = await fn();
+  await page.click("button", "Close");
+  return result;
 }
 
 /** Opens the app and joins through the UI; returns the Join click time. */
@@ -67,7 +163,7 @@ export async function joinCall(
   await page.fill("Your name (optional)", options.name);
   if (options.screenshot) {
     await page.click("button", "Test microphone");
-    await waitShown(page, "button", { text: "Microphone on" });
+    await waitFor(page, "button", "Microphone on");
     await delay(300);
     await page.screenshot(options.screenshot);
     await page.setViewport(360, 800);
@@ -80,25 +176,60 @@ export async function joinCall(
   return { room, clickedAt };
 }
 
-/** The peer ID the app shows for itself. */
+/**
+ * The peer ID the app shows for itself (the app's one test hook: peer IDs
+ * are not shown to users, and the scenarios compare them across pages).
+ */
 export async function selfId(page: TestPage): Promise<string> {
-  return await attributeOf(page, ".app", "data-self-id") ?? "";
-}
-
-/** Peer IDs in the participant list, sorted. */
-export function listedPeers(page: TestPage): Promise<string[]> {
-  return page.evaluate(() =>
-    [...document.querySelectorAll<HTMLElement>("li.person")]
-      .map((item) => item.dataset.peerId ?? "").sort()
+  return await page.evaluate(() =>
+    document.querySelector(".app")?.getAttribute("data-self-id") ?? ""
   );
 }
 
-/** Waits until `page` lists exactly `ids`. */
-export function waitListed(page: TestPage, ids: string[]): Promise<true> {
-  const want = JSON.stringify([...ids].sort());
+/** A participant as another page should list them. */
+export interface Listed {
+  name: string;
+  peerId: string;
+}
+
+/** Peer IDs of the others in the list named Participants, sorted. */
+export function listedPeers(page: TestPage): Promise<string[]> {
+  return page.evaluateOn(
+    "list",
+    "Participants",
+    (list) =>
+      [...list.querySelectorAll<HTMLElement>(":scope > li")]
+        .filter((li) => li.dataset.state !== undefined)
+        .map((li) => li.dataset.peerId ?? "").sort(),
+  );
+}
+
+/**
+ * Waits until `page` lists exactly `others` (and itself): each as one list
+ * item named after them, carrying their peer ID.
+ */
+export function waitListed(page: TestPage, others: Listed[]): Promise<true> {
+  const want = JSON.stringify(others.map((o) => o.peerId).sort());
+  let last = "";
   return eventually(
-    async () => JSON.stringify(await listedPeers(page)) === want || undefined,
-    `${page.label} to list ${want}`,
+    async () => {
+      last = JSON.stringify(await listedPeers(page));
+      if (last !== want) return undefined;
+      for (const other of others) {
+        const ids = await page.texts("listitem", other.name);
+        if (ids.length !== 1) return undefined;
+        const id = await page.evaluateOn(
+          "listitem",
+          other.name,
+          (li) => (li as HTMLElement).dataset.peerId,
+        );
+        if (id !== other.peerId) return undefined;
+      }
+      return true;
+    },
+    `${page.label} to list ${
+      others.map((o) => o.name).join(", ") || "nobody"
+    } (${want}; last ${last})`,
   );
 }
 
@@ -180,21 +311,31 @@ export function hearsTone(
 
 /**
  * Mutes `speaker` through its Mute button and checks that what `listener`
- * receives goes silent, then comes back on unmute. Returns the readings.
+ * receives goes silent, then comes back on unmute; with `speakerName`, also
+ * that the listener's tile of the speaker says "muted", then no longer.
+ * Returns the readings.
  */
 export async function muteSilences(
   speaker: TestPage,
   listener: TestPage,
+  speakerName?: string,
 ): Promise<{ loud: number; silent: number; back: number }> {
+  const pressed = () =>
+    speaker.evaluateOn("button", "Mute", (b) => b.getAttribute("aria-pressed"));
   const loud = await loudnessOver(listener, 1_500);
   await speaker.click("button", "Mute");
-  assert(
-    await attributeOf(speaker, "button.mute", "aria-pressed") === "true",
-    `${speaker.label}: Mute is not pressed`,
-  );
+  assert(await pressed() === "true", `${speaker.label}: Mute is not pressed`);
+  if (speakerName) await waitTile(listener, speakerName, "muted");
   await delay(1_000);
   const silent = await loudnessOver(listener, 1_500);
   await speaker.click("button", "Mute");
+  assert(await pressed() === "false", `${speaker.label}: Mute stays pressed`);
+  if (speakerName) {
+    await eventually(
+      async () => !(await tileText(listener, speakerName)).includes("muted"),
+      `${listener.label}: ${speakerName}'s tile to stop saying muted`,
+    );
+  }
   await delay(1_000);
   const back = await loudnessOver(listener, 1_500);
   assert(loud > 0, `${listener.label} heard nothing before the mute`);
@@ -209,47 +350,61 @@ export async function muteSilences(
   return { loud, silent, back };
 }
 
-/** Turns the three processing options off (steady tones survive them). */
+/**
+ * Turns the three processing options off in the settings dialog (steady
+ * tones survive them).
+ */
 export async function processingOff(page: TestPage): Promise<void> {
-  for (
-    const label of [
-      "Echo cancellation",
-      "Noise suppression",
-      "Auto gain control",
-    ]
-  ) {
-    await page.setChecked(label, false);
-  }
-}
-
-/** The statistics panel of the participant `peerId`, term → value. */
-export function statsPanel(
-  page: TestPage,
-  peerId: string,
-): Promise<Record<string, string>> {
-  return page.evaluate((peerId) => {
-    const item = document.querySelector(`li.person[data-peer-id="${peerId}"]`);
-    const out: Record<string, string> = {};
-    for (const dt of item?.querySelectorAll(".stats dt") ?? []) {
-      out[dt.textContent ?? ""] = dt.nextElementSibling?.textContent ?? "";
+  await inSettings(page, async () => {
+    for (
+      const label of [
+        "Echo cancellation",
+        "Noise suppression",
+        "Auto gain control",
+      ]
+    ) {
+      await page.setChecked(label, false);
     }
-    return out;
-  }, peerId);
+  });
 }
 
 /**
- * Waits until the statistics panel of `peerId` on `page` shows live values:
+ * The statistics panel of `name`'s tile, term → value, opened through its
+ * "Statistics for <name>" button if closed.
+ */
+export async function statsPanel(
+  page: TestPage,
+  name: string,
+): Promise<Record<string, string>> {
+  const button = `Statistics for ${name}`;
+  const expanded = await page.evaluateOn(
+    "button",
+    button,
+    (b) => b.getAttribute("aria-expanded"),
+  );
+  if (expanded !== "true") await page.click("button", button);
+  return await page.evaluateOn("listitem", name, (item) => {
+    const out: Record<string, string> = {};
+    for (const dt of item.querySelectorAll("dt")) {
+      out[dt.textContent ?? ""] = dt.nextElementSibling?.textContent ?? "";
+    }
+    return out;
+  });
+}
+
+/**
+ * Waits until the statistics panel of `name` on `page` shows live values:
  * a round trip, jitter, loss, incoming bitrate above zero, the Opus codec
- * and both candidate types.
+ * and both candidate types; and the tile a quality summary.
  */
 export function statsLookLive(
   page: TestPage,
-  peerId: string,
+  name: string,
 ): Promise<Record<string, string>> {
   let last = {};
   return eventually(
     async () => {
-      const s = last = await statsPanel(page, peerId);
+      const s = last = await statsPanel(page, name);
       const inKbps = Number(/^([\d.]+) kbit\/s/.exec(s["In / out"] ?? "")?.[1]);
       const ok = /^\d+ ms$/.test(s["Round trip"] ?? "") &&
         /^[\d.]+ ms$/.test(s["Jitter"] ?? "") &&
@@ -258,10 +413,11 @@ export function statsLookLive(
         /^opus$/i.test(s["Codec"] ?? "") &&
         /^(host|srflx|prflx|relay) → (host|srflx|prflx|relay)$/.test(
           s["Candidates"] ?? "",
-        );
+        ) &&
+        /quality: (good|fair|poor)/.test(await tileText(page, name));
       return ok ? s : undefined;
     },
-    `${page.label}'s statistics of ${peerId} to show live values (last: ${
+    `${page.label}'s statistics of ${name} to show live values (last: ${
       JSON.stringify(last)
     })`,
     { timeoutMs: 15_000, intervalMs: 250 },
