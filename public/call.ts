@@ -30,6 +30,7 @@ import {
   turnFailureNote,
 } from "./negotiation.ts";
 import { PeerLink } from "./peer_link.ts";
+import { audioTuningEnabled } from "./audio_codecs.ts";
 import { saveSession } from "./prefs.ts";
 import { findParticipant, type Room } from "./room_model.ts";
 import { SignalingClient, type WireMessage } from "./signaling_client.ts";
@@ -410,6 +411,7 @@ export class Call {
       remoteId: peerId,
       polite: isPolite(this.#connection.selfId.peek(), peerId),
       initiator,
+      tuneAudio: audioTuningEnabled(),
       config: {
         iceServers,
         iceTransportPolicy: relayOnly ? "relay" : "all",

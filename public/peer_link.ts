@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { tuneAudioTransceiver } from "./audio_codecs.ts";
+import { IceRestartPolicy, iceUfrag } from "./ice_restart.ts";
 import { isOfferCollision, type SignalData } from "./negotiation.ts";
 
 /** A connection's state as the participant list shows it. */
@@ -16,8 +18,6 @@ export type LinkState = "connecting" | "connected" | "reconnecting" | "failed";
 
 /** Gathering nothing for this long means a stuck connection. */
 export const WATCHDOG_MS = 5_000;
-/** How long `disconnected` may last before an ICE restart. */
-export const DISCONNECTED_RESTART_MS = 3_000;
 
 /** Options for {@linkcode PeerLink}. */
 export interface PeerLinkOptions {
@@ -27,6 +27,8 @@ export interface PeerLinkOptions {
   /** Whether this side creates the first offer. */
   initiator: boolean;
   config: RTCConfiguration;
+  /** Whether to prefer RED (see `audio_codecs.ts`). @default true */
+  tuneAudio?: boolean;
   /** The track to send (added before the first offer or answer). */
   track: MediaStreamTrack;
   stream: MediaStream;
@@ -51,6 +53,7 @@ export class PeerLink {
   #pending: (RTCIceCandidateInit | null)[] = [];
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #restarts: IceRestartPolicy;
   #closed = false;
   /** Whether ICE ended in `failed` at least once. */
   failedOnce = false;
@@ -58,6 +61,8 @@ export class PeerLink {
   constructor(options: PeerLinkOptions) {
     this.#options = options;
     this.remoteId = options.remoteId;
+    // The impolite side leads restarts: its offer wins a collision anyway.
+    this.#restarts = new IceRestartPolicy(!options.polite);
     const pc = new RTCPeerConnection(options.config);
     this.pc = pc;
     pc.onicecandidate = ({ candidate }) => {
@@ -103,6 +108,13 @@ export class PeerLink {
       // The answerer's track goes in just before the offer is applied, so
       // the offer's m-line takes the sender and no second round is needed.
       if (description.type === "offer") this.#addTrack();
+      // New credentials in an offer: the peer restarted ICE; no need for
+      // ours (one restart per outage).
+      const ufrag = iceUfrag(description.sdp);
+      const current = iceUfrag(pc.remoteDescription?.sdp);
+      if (description.type === "offer" && current && ufrag !== current) {
+        this.#restarts.restarted();
+      }
       try {
         // A polite peer's colliding offer is rolled back implicitly.
         await pc.setRemoteDescription(description);
@@ -138,6 +150,7 @@ export class PeerLink {
   /** Restarts ICE (a new offer with fresh credentials). */
   restartIce(): void {
     if (this.#closed) return;
+    this.#restarts.restarted();
     this.pc.restartIce();
   }
 
@@ -168,7 +181,14 @@ export class PeerLink {
   #addTrack(): void {
     if (this.#trackAdded) return;
     this.#trackAdded = true;
-    this.pc.addTrack(this.#options.track, this.#options.stream);
+    const sender = this.pc.addTrack(this.#options.track, this.#options.stream);
+    // Codec preferences must be set before the offer or answer is made.
+    const transceiver = this.pc.getTransceivers().find((t) =>
+      t.sender === sender
+    );
+    if (transceiver && this.#options.tuneAudio !== false) {
+      tuneAudioTransceiver(transceiver);
+    }
   }
 
   async #negotiate(): Promise<void> {
@@ -206,27 +226,39 @@ export class PeerLink {
     if (this.#closed) return;
     const pc = this.pc;
     const state = pc.connectionState;
-    clearTimeout(this.#restartTimer);
     if (state === "connected") {
+      clearTimeout(this.#restartTimer);
+      this.#restartTimer = undefined;
+      this.#restarts.connected();
       this.#options.onState("connected");
     } else if (state === "failed" || pc.iceConnectionState === "failed") {
       this.failedOnce = true;
       this.#options.onState("failed");
-      // Both sides may restart; perfect negotiation settles a collision.
-      // The polite side waits a little so that usually only one offers.
-      this.#restartTimer = setTimeout(
-        () => this.restartIce(),
-        this.#options.polite ? 2_000 : 0,
-      );
+      this.#scheduleRestart(this.#restarts.trouble("failed"));
     } else if (state === "disconnected") {
       this.#options.onState("reconnecting");
-      this.#restartTimer = setTimeout(() => {
-        if (pc.connectionState === "disconnected") this.restartIce();
-      }, DISCONNECTED_RESTART_MS + (this.#options.polite ? 1_500 : 0));
+      this.#scheduleRestart(this.#restarts.trouble("disconnected"));
     } else if (state === "new" || state === "connecting") {
       this.#options.onState(
         this.failedOnce ? "reconnecting" : "connecting",
       );
     }
+  }
+
+  /** One pending restart check at a time (see `ice_restart.ts`). */
+  #scheduleRestart(delayMs: number): void {
+    clearTimeout(this.#restartTimer);
+    if (!Number.isFinite(delayMs)) return;
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#closed || this.pc.connectionState === "connected") return;
+      const due = this.#restarts.due();
+      if (due === 0) {
+        this.restartIce();
+        this.#scheduleRestart(this.#restarts.due());
+      } else {
+        this.#scheduleRestart(due);
+      }
+    }, delayMs);
   }
 }

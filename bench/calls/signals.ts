@@ -1,0 +1,88 @@
+/**
+ * The fake microphones of the call lab, made with sox and espeak-ng: a
+ * sentence of synthetic speech (looped by Chromium's fake capture) and a
+ * click train for mouth-to-ear latency (a 10 ms Hann-windowed 2 kHz burst
+ * every 500 ms).
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+/** The sentence the speech microphone says (about 11 s). */
+export const SENTENCE =
+  "The quick brown fox jumps over the lazy dog. Parley carries voice between people in a room. Please call Stella and ask her to bring these things with her from the store.";
+
+/** Milliseconds between two clicks of the click train. */
+export const CLICK_PERIOD_MS = 500;
+
+async function run(command: string, args: string[]): Promise<void> {
+  const { code, stderr } = await new Deno.Command(command, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(
+      `${command} failed: ${new TextDecoder().decode(stderr).trim()}`,
+    );
+  }
+}
+
+/** Writes the speech WAV (48 kHz mono 16-bit) into `dir`. */
+export async function makeSpeech(dir: string): Promise<string> {
+  const raw = join(dir, "speech-22k.wav");
+  const out = join(dir, "speech.wav");
+  await run("espeak-ng", ["-s", "150", "-w", raw, SENTENCE]);
+  // Half a second of silence at the end marks the loop's seam.
+  await run("sox", [
+    raw,
+    "-r",
+    "48000",
+    "-c",
+    "1",
+    "-b",
+    "16",
+    out,
+    "pad",
+    "0",
+    "0.5",
+    "gain",
+    "-n",
+    "-3",
+  ]);
+  return out;
+}
+
+/** Writes the 4 s click train WAV into `dir`. */
+export async function makeClickTrain(dir: string): Promise<string> {
+  const out = join(dir, "clicks.wav");
+  const gapSec = (CLICK_PERIOD_MS - 10) / 1000;
+  await run("sox", [
+    "-n",
+    "-r",
+    "48000",
+    "-c",
+    "1",
+    "-b",
+    "16",
+    out,
+    "synth",
+    "0.01",
+    "sine",
+    "2000",
+    "fade",
+    "h",
+    "0.003",
+    "0.01",
+    "0.003",
+    "pad",
+    "0",
+    String(gapSec),
+    "repeat",
+    String(4000 / CLICK_PERIOD_MS - 1),
+    "gain",
+    "-3",
+  ]);
+  return out;
+}
