@@ -1,10 +1,14 @@
 /**
  * Parley's audio codec policy, chosen from the impairment lab's figures
- * (`docs/call-quality.md`): RED (RFC 2198, `audio/red`) first, Opus with
- * in-band FEC (the browsers' default) second. Under random loss RED sends
- * each 20 ms frame twice, in consecutive packets, so a single lost packet
- * costs nothing; in-band FEC only carries a coarse copy and Chromium offers
- * RED by default but never picks it unless it comes first.
+ * (`docs/call-quality.md`): adaptive RED (RFC 2198, `audio/red`). Under
+ * random loss RED sends each 20 ms frame twice, in consecutive packets, so a
+ * single lost packet costs nothing (Opus in-band FEC, the browsers' default
+ * and kept, only carries a coarse copy); Chromium offers RED but never picks
+ * it unless it comes first. But RED doubles the audio payload and, measured
+ * in Chromium 156, adds about 80 ms to mouth-to-ear latency (its jitter
+ * buffer waits longer). So each side asks for RED (puts it first in its own
+ * descriptions, which is what the other side sends) only while it measures
+ * loss on what it receives: {@linkcode RedSwitch} decides, with hysteresis.
  *
  * Feature-detected: where `setCodecPreferences` or `audio/red` is missing
  * (older Firefox, Safari) nothing changes and the call uses plain Opus. The
@@ -52,6 +56,68 @@ export function preferRed<T extends CodecLike>(codecs: readonly T[]): T[] {
   ];
 }
 
+/** Orders Opus first, then the rest (RED included) in their own order. */
+export function preferOpus<T extends CodecLike>(codecs: readonly T[]): T[] {
+  return [...codecs.filter(isOpus), ...codecs.filter((c) => !isOpus(c))];
+}
+
+/** Received loss (%) that switches RED on, averaged over {@linkcode RED_ON_WINDOW_MS}. */
+export const RED_ON_LOSS_PERCENT = 2;
+/** How far back the loss that switches RED on is averaged. */
+export const RED_ON_WINDOW_MS = 3_000;
+/** Received loss (%) every sample must stay under to switch RED off… */
+export const RED_OFF_LOSS_PERCENT = 0.5;
+/** …for this long. */
+export const RED_OFF_AFTER_MS = 30_000;
+
+/**
+ * Whether to ask for RED, from samples of received loss: on when the mean
+ * loss of the last 3 s reaches 2% (two samples at least), off when every
+ * sample of the last 30 s is under 0.5%. The gap between the two keeps a
+ * call from renegotiating back and forth. Pure, with an injected clock.
+ */
+export class RedSwitch {
+  readonly #now: () => number;
+  #samples: { at: number; loss: number }[] = [];
+  #on = false;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** Whether RED is wanted now. */
+  get on(): boolean {
+    return this.#on;
+  }
+
+  /** Adds one sample of received loss (%) and returns the decision. */
+  note(lossPercent: number | undefined): boolean {
+    if (lossPercent === undefined || !Number.isFinite(lossPercent)) {
+      return this.#on;
+    }
+    const now = this.#now();
+    this.#samples.push({ at: now, loss: lossPercent });
+    this.#samples = this.#samples.filter((s) => s.at > now - RED_OFF_AFTER_MS);
+    if (!this.#on) {
+      const recent = this.#samples.filter((s) => s.at > now - RED_ON_WINDOW_MS);
+      const mean = recent.reduce((a, s) => a + s.loss, 0) /
+        Math.max(1, recent.length);
+      if (recent.length >= 2 && mean >= RED_ON_LOSS_PERCENT) {
+        this.#on = true;
+        this.#onSince = now;
+      }
+    } else if (
+      now - this.#onSince >= RED_OFF_AFTER_MS &&
+      this.#samples.every((s) => s.loss < RED_OFF_LOSS_PERCENT)
+    ) {
+      this.#on = false;
+    }
+    return this.#on;
+  }
+
+  #onSince = 0;
+}
+
 /** Whether the tuning is on (the default) according to `storage`. */
 export function audioTuningEnabled(
   storage: Pick<Storage, "getItem"> | undefined = safeLocalStorage(),
@@ -72,11 +138,14 @@ function safeLocalStorage(): Storage | undefined {
 }
 
 /**
- * Puts RED first on `transceiver` (before an offer or answer is made).
- * Returns whether the preference was applied; false where the browser has
- * no `setCodecPreferences` or no RED.
+ * Puts RED (or, with `red` false, Opus) first on `transceiver`, for the next
+ * offer or answer. Returns whether the preference was applied; false where
+ * the browser has no `setCodecPreferences` or no RED.
  */
-export function tuneAudioTransceiver(transceiver: RTCRtpTransceiver): boolean {
+export function tuneAudioTransceiver(
+  transceiver: RTCRtpTransceiver,
+  red: boolean,
+): boolean {
   if (typeof transceiver.setCodecPreferences !== "function") return false;
   // setCodecPreferences takes the receiver's capabilities (the spec since
   // 2023; Chromium accepts both lists).
@@ -87,7 +156,9 @@ export function tuneAudioTransceiver(transceiver: RTCRtpTransceiver): boolean {
   const codecs = capabilities?.codecs ?? [];
   if (!supportsRed(codecs)) return false;
   try {
-    transceiver.setCodecPreferences(preferRed(codecs));
+    transceiver.setCodecPreferences(
+      red ? preferRed(codecs) : preferOpus(codecs),
+    );
     return true;
   } catch (error) {
     console.warn("parley: setCodecPreferences failed", error);

@@ -2,9 +2,13 @@ import assert from "node:assert/strict";
 import {
   AUDIO_TUNING_KEY,
   audioTuningEnabled,
+  preferOpus,
   preferRed,
+  RED_OFF_AFTER_MS,
+  RedSwitch,
   supportsRed,
 } from "./audio_codecs.ts";
+import { FakeClock } from "../tests/support/wait.ts";
 
 // What Chromium 156 lists in RTCRtpReceiver.getCapabilities("audio").
 const CHROMIUM = [
@@ -67,4 +71,56 @@ Deno.test("audioTuningEnabled() is on unless storage says off", () => {
   };
   assert.equal(audioTuningEnabled(throwing), true);
   assert.equal(AUDIO_TUNING_KEY, "parley.audio-tuning");
+});
+
+Deno.test("preferOpus() puts Opus first and keeps RED in the list", () => {
+  const ordered = preferOpus(preferRed(CHROMIUM)).map((c) => c.mimeType);
+  assert.deepEqual(ordered.slice(0, 2), ["audio/opus", "audio/red"]);
+  assert.equal(ordered.length, CHROMIUM.length);
+});
+
+/** Feeds one sample a second; returns the decision after the last. */
+function feed(red: RedSwitch, clock: FakeClock, losses: number[]): boolean {
+  let on = red.on;
+  for (const loss of losses) {
+    clock.advance(1_000);
+    on = red.note(loss);
+  }
+  return on;
+}
+
+Deno.test("RedSwitch stays off on a clean link and on one lost packet", () => {
+  const clock = new FakeClock();
+  const red = new RedSwitch(clock.now);
+  assert.equal(feed(red, clock, Array(20).fill(0)), false);
+  assert.equal(feed(red, clock, [2, 0, 0, 0]), false);
+});
+
+Deno.test("RedSwitch turns on after two seconds of steady loss", () => {
+  const clock = new FakeClock();
+  const red = new RedSwitch(clock.now);
+  assert.equal(feed(red, clock, [10]), false);
+  assert.equal(feed(red, clock, [10]), true);
+});
+
+Deno.test("RedSwitch stays on while loss lasts and turns off after 30 s clean", () => {
+  const clock = new FakeClock();
+  const red = new RedSwitch(clock.now);
+  feed(red, clock, [5, 5]);
+  assert.equal(feed(red, clock, Array(60).fill(1)), true);
+  // Clean for less than the off delay: still on.
+  assert.equal(
+    feed(red, clock, Array(RED_OFF_AFTER_MS / 1000 - 2).fill(0)),
+    true,
+  );
+  assert.equal(feed(red, clock, [0, 0, 0]), false);
+});
+
+Deno.test("RedSwitch ignores missing samples", () => {
+  const clock = new FakeClock();
+  const red = new RedSwitch(clock.now);
+  assert.equal(red.note(undefined), false);
+  assert.equal(red.note(Number.NaN), false);
+  feed(red, clock, [10, 10]);
+  assert.equal(red.note(undefined), true);
 });

@@ -658,6 +658,7 @@ export class Call {
           remote.stats,
         );
         remote.stats = stats;
+        link.noteLoss(stats.lossPercent);
         const participant = findParticipant(this.#room, peerId);
         if (participant) participant.stats.value = stats;
       } catch {

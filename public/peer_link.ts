@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { tuneAudioTransceiver } from "./audio_codecs.ts";
+import { RedSwitch, tuneAudioTransceiver } from "./audio_codecs.ts";
 import { IceRestartPolicy, iceUfrag } from "./ice_restart.ts";
 import { isOfferCollision, type SignalData } from "./negotiation.ts";
 
@@ -27,7 +27,7 @@ export interface PeerLinkOptions {
   /** Whether this side creates the first offer. */
   initiator: boolean;
   config: RTCConfiguration;
-  /** Whether to prefer RED (see `audio_codecs.ts`). @default true */
+  /** Whether to ask for RED under loss (see `audio_codecs.ts`). @default true */
   tuneAudio?: boolean;
   /** The track to send (added before the first offer or answer). */
   track: MediaStreamTrack;
@@ -54,6 +54,9 @@ export class PeerLink {
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #restarts: IceRestartPolicy;
+  #transceiver: RTCRtpTransceiver | undefined;
+  readonly #red = new RedSwitch();
+  #redAsked = false;
   #closed = false;
   /** Whether ICE ended in `failed` at least once. */
   failedOnce = false;
@@ -182,12 +185,33 @@ export class PeerLink {
     if (this.#trackAdded) return;
     this.#trackAdded = true;
     const sender = this.pc.addTrack(this.#options.track, this.#options.stream);
-    // Codec preferences must be set before the offer or answer is made.
-    const transceiver = this.pc.getTransceivers().find((t) =>
+    this.#transceiver = this.pc.getTransceivers().find((t) =>
       t.sender === sender
     );
-    if (transceiver && this.#options.tuneAudio !== false) {
-      tuneAudioTransceiver(transceiver);
+  }
+
+  /**
+   * Feeds the loss (%) measured on received audio to the RED switch; when
+   * its decision changes, puts RED (or Opus) first in our descriptions and
+   * renegotiates, so the peer sends what we ask for.
+   */
+  noteLoss(lossPercent: number | undefined): void {
+    if (this.#closed || this.#options.tuneAudio === false) return;
+    const wanted = this.#red.note(lossPercent);
+    const transceiver = this.#transceiver;
+    if (wanted === this.#redAsked || !transceiver) return;
+    if (!tuneAudioTransceiver(transceiver, wanted)) return;
+    this.#redAsked = wanted;
+    // setCodecPreferences alone does not fire negotiationneeded.
+    this.#renegotiate(10);
+  }
+
+  #renegotiate(attempts: number): void {
+    if (this.#closed || attempts <= 0) return;
+    if (this.pc.signalingState === "stable" && this.pc.remoteDescription) {
+      void this.#negotiate();
+    } else {
+      setTimeout(() => this.#renegotiate(attempts - 1), 500);
     }
   }
 

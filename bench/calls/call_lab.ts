@@ -7,9 +7,10 @@
  *     deno run -A bench/calls/call_lab.ts bench <artifacts dir>
  *
  * `test` makes one short call with Parley's tuned audio path at 10% loss,
- * then a 10 s outage, and checks functional facts only: RED negotiated where
- * the browser can prefer it, audio still flowing under loss, audio back
- * after the outage with exactly one ICE restart. `bench` runs the matrix of
+ * then a 15 s outage, and checks functional facts only: plain Opus on a
+ * clean network, RED negotiated both ways under loss where the browser can
+ * prefer it, audio still flowing under loss, audio back after the outage
+ * with exactly one ICE restart. `bench` runs the matrix of
  * `docs/call-quality.md`: two calls at once, one tuned and one with browser
  * defaults, through the same conditions at the same time. Both print one
  * line `RESULT {json}`.
@@ -32,14 +33,19 @@ import {
   stateLog,
   watchFirstPacket,
 } from "./page_probes.ts";
-import { makeClickTrain, makeSpeech } from "./signals.ts";
+import { makeClickTrain, makeSpeech, readWav } from "./signals.ts";
 import { type ConditionFigures, windowFigures } from "./figures.ts";
+import type { RunFigures } from "./report.ts";
 import {
   allowBlobWorklets,
-  latencyProbeScript,
+  audioProbeScript,
   readOnsets,
+  record,
   startOnsets,
-} from "./onsets.ts";
+  startRecorder,
+  takeRecording,
+} from "./audio_probes.ts";
+import { receivedStoi } from "./stoi.ts";
 import { mouthToEar } from "./onsets_math.ts";
 
 /** What a lab run reports. */
@@ -47,14 +53,14 @@ export interface LabResult {
   ok: boolean;
   checks: string[];
   metrics: Record<string, number | string | boolean>;
-  /** Figures per variant (`tuned`, `defaults`) and condition name. */
-  figures: Record<string, Record<string, ConditionFigures>>;
+  /** Per direction of each call (0, 1): figures by variant and condition. */
+  figures: RunFigures[];
   error?: string;
   logs?: string[];
 }
 
 const [mode, artifacts = "test-artifacts"] = Deno.args;
-const result: LabResult = { ok: false, checks: [], metrics: {}, figures: {} };
+const result: LabResult = { ok: false, checks: [], metrics: {}, figures: [] };
 const TEST_TIMEOUT_MS = 110_000;
 const BENCH_TIMEOUT_MS = 840_000;
 /** The bench's outage, as in the issue. */
@@ -174,25 +180,36 @@ async function testCall(tmp: string, server: SpawnedServer): Promise<void> {
 
     const red = await canPreferRed(ada.page);
     result.metrics.canPreferRed = red;
-    for (const b of [ada, grace]) {
-      const c = await counters(b);
-      const expected = red ? "audio/red" : "audio/opus";
-      assert(
-        c.outCodec.toLowerCase() === expected &&
-          c.inCodec.toLowerCase() === expected,
-        `${b.label} sends ${c.outCodec} and receives ${c.inCodec}, expected ${expected}`,
-      );
-    }
-    pass(
-      red
-        ? "RED (audio/red) negotiated both ways"
-        : "no RED in this browser: plain Opus both ways",
+    const codecs = async () =>
+      (await Promise.all([ada, grace].map(counters))).flatMap((c) => [
+        c.outCodec.toLowerCase(),
+        c.inCodec.toLowerCase(),
+      ]);
+    const clean = await codecs();
+    assert(
+      clean.every((c) => c === "audio/opus"),
+      `not plain Opus on a clean network: ${clean}`,
     );
+    pass("plain Opus both ways on a clean network");
 
     await lab.set({ loss: 0.1 });
     const before = await Promise.all([ada, grace].map(counters));
     const labBefore = await lab.stats();
-    await delay(3_000);
+    const expected = red ? "audio/red" : "audio/opus";
+    // Each side measures its received loss and asks for RED.
+    const lossy = await eventually(
+      async () => {
+        const now = await codecs();
+        return now.every((c) => c === expected) ? now : false;
+      },
+      `${expected} both ways under 10% loss`,
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    pass(
+      red
+        ? `under 10% loss both sides ask for RED: ${lossy.join(", ")}`
+        : "no RED in this browser: plain Opus both ways under loss",
+    );
     await flowing([ada, grace]);
     const after = await Promise.all([ada, grace].map(counters));
     const labAfter = await lab.stats();
@@ -242,7 +259,9 @@ async function testCall(tmp: string, server: SpawnedServer): Promise<void> {
     result.metrics.iceGenerations = generations.join(",");
     assert(
       restarts.length === 1,
-      `expected one ICE restart for the outage, got ${restarts.length}`,
+      `expected one ICE restart for the outage, got ${restarts.length}: ${
+        JSON.stringify(result.metrics)
+      }`,
     );
     assert(
       generations.every((g) => g === 2),
@@ -263,12 +282,12 @@ async function testCall(tmp: string, server: SpawnedServer): Promise<void> {
 
 // ---- bench mode ----
 
-/** The conditions of the matrix, in the order the run takes them. */
+/**
+ * The conditions of the matrix, in the order the run takes them: delay
+ * before loss, because RED, once on, stays on for 30 s of clean audio.
+ */
 export const CONDITIONS: { name: string; label: string; set: Condition }[] = [
   { name: "clean", label: "clean", set: {} },
-  { name: "loss5", label: "5% loss", set: { loss: 0.05 } },
-  { name: "loss10", label: "10% loss", set: { loss: 0.1 } },
-  { name: "loss20", label: "20% loss", set: { loss: 0.2 } },
   {
     name: "delay40",
     label: "40 ± 10 ms",
@@ -279,6 +298,9 @@ export const CONDITIONS: { name: string; label: string; set: Condition }[] = [
     label: "100 ± 30 ms",
     set: { delayMs: 100, jitterMs: 30 },
   },
+  { name: "loss5", label: "5% loss", set: { loss: 0.05 } },
+  { name: "loss10", label: "10% loss", set: { loss: 0.1 } },
+  { name: "loss20", label: "20% loss", set: { loss: 0.2 } },
 ];
 
 function num(name: string, fallback: number): number {
@@ -286,93 +308,143 @@ function num(name: string, fallback: number): number {
   return Number.isFinite(value) && value > 0 ? value : fallback;
 }
 
+/** A recording of one receiver in one window, scored after the run. */
+interface Recording {
+  direction: number;
+  variant: string;
+  condition: string;
+  samples: Float64Array;
+  rate: number;
+}
+
+/**
+ * Figures of every receiver of `pairs` over one window: per pair, index 0
+ * is what `a` receives, index 1 what `b` receives. With `recordings`, each
+ * receiver also records what it hears during the window.
+ */
 async function measureWindow(
   pairs: Pair[],
   windowMs: number,
-): Promise<Map<string, ConditionFigures>> {
+  recordings?: { condition: string; into: Recording[] },
+): Promise<Map<string, ConditionFigures[]>> {
   const receivers = pairs.flatMap((p) => [p.a, p.b]);
+  if (recordings) await Promise.all(receivers.map((b) => record(b.page, true)));
   const before = await Promise.all(receivers.map(counters));
   await delay(windowMs);
   const after = await Promise.all(receivers.map(counters));
-  const out = new Map<string, ConditionFigures>();
+  const out = new Map<string, ConditionFigures[]>();
   for (const [i, pair] of pairs.entries()) {
-    // Both directions of the pair: the mean of the two receivers.
-    const one = windowFigures(before[2 * i], after[2 * i]);
-    const two = windowFigures(before[2 * i + 1], after[2 * i + 1]);
-    out.set(pair.name, meanFigures(one, two));
-  }
-  return out;
-}
-
-function meanFigures(x: ConditionFigures, y: ConditionFigures) {
-  const out: ConditionFigures = { ...x };
-  for (const key of Object.keys(x) as (keyof ConditionFigures)[]) {
-    const a = x[key], b = y[key];
-    if (typeof a === "number" && typeof b === "number") {
-      (out as unknown as Record<string, number>)[key] = (a + b) / 2;
+    out.set(pair.name, [
+      windowFigures(before[2 * i], after[2 * i]),
+      windowFigures(before[2 * i + 1], after[2 * i + 1]),
+    ]);
+    for (const direction of [0, 1]) {
+      if (!recordings) continue;
+      const { samples, rate } = await takeRecording(
+        receivers[2 * i + direction].page,
+      );
+      recordings.into.push({
+        direction,
+        variant: pair.name,
+        condition: recordings.condition,
+        samples,
+        rate,
+      });
     }
   }
   return out;
 }
 
-function record(variant: string, condition: string, f: ConditionFigures) {
-  (result.figures[variant] ??= {})[condition] = {
-    ...(result.figures[variant]?.[condition] ?? {}),
-    ...f,
-  };
+/** Adds figures of one direction (0: `a` receives, 1: `b` receives). */
+function record1(
+  direction: number,
+  variant: string,
+  condition: string,
+  f: ConditionFigures,
+): void {
+  const run = result.figures[direction] ??= {};
+  const byCondition = run[variant] ??= {};
+  byCondition[condition] = { ...(byCondition[condition] ?? {}), ...f };
+}
+
+function recordBoth(
+  variant: string,
+  condition: string,
+  figures: ConditionFigures[],
+): void {
+  for (const [direction, f] of figures.entries()) {
+    record1(direction, variant, condition, f);
+  }
 }
 
 async function benchCalls(tmp: string, server: SpawnedServer): Promise<void> {
   const windowMs = num("CALLS_WINDOW_SEC", 12) * 1000;
-  const settleMs = num("CALLS_SETTLE_SEC", 4) * 1000;
+  const settleMs = num("CALLS_SETTLE_SEC", 6) * 1000;
+  const phases = (Deno.env.get("CALLS_PHASES") ?? "quality,latency").split(
+    ",",
+  );
   const speech = await makeSpeech(tmp);
   const clicks = await makeClickTrain(tmp);
   await using lab = await ImpairmentLab.start({ dir: tmp, seed: 12 });
   const origin = server.origin;
+  const script = audioProbeScript();
+  const recordings: Recording[] = [];
 
-  // Phase 1: speech; concealment, loss, jitter, FEC, recovery.
-  {
-    await using t1 = await openLabBrowser("tuned-a", speech, tmp, true);
-    await using t2 = await openLabBrowser("tuned-b", speech, tmp, true);
-    await using d1 = await openLabBrowser("default-a", speech, tmp, false);
-    await using d2 = await openLabBrowser("default-b", speech, tmp, false);
+  // Phase 1: speech; concealment, loss, jitter, FEC, STOI, recovery.
+  if (phases.includes("quality")) {
+    await using t1 = await openLabBrowser("tuned-a", speech, tmp, true, script);
+    await using t2 = await openLabBrowser("tuned-b", speech, tmp, true, script);
+    await using d1 = await openLabBrowser("dflt-a", speech, tmp, false, script);
+    await using d2 = await openLabBrowser("dflt-b", speech, tmp, false, script);
     // Join under 40 ± 10 ms, one pair after the other.
     await lab.set({ delayMs: 40, jitterMs: 10 });
     const tuned = await connectPair("tuned", t1, t2, origin);
     const defaults = await connectPair("defaults", d1, d2, origin);
     await lab.set({});
     const pairs = [tuned, defaults];
+    for (const b of [t1, t2, d1, d2]) await startRecorder(b.page);
     for (const p of pairs) {
-      const c = await counters(p.a);
-      result.metrics[`${p.name}Codec`] = c.outCodec;
-      record(p.name, "join40", { joinToFirstAudioMs: p.joinToFirstAudioMs });
+      record1(1, p.name, "join40", {
+        joinToFirstAudioMs: p.joinToFirstAudioMs,
+      });
     }
-    pass(
-      `two calls (tuned: ${result.metrics.tunedCodec}, defaults: ${result.metrics.defaultsCodec})`,
-    );
+    pass("two calls, tuned and browser defaults");
 
     for (const condition of CONDITIONS) {
       await lab.set(condition.set);
       await delay(settleMs);
-      const figures = await measureWindow(pairs, windowMs);
-      for (const [variant, f] of figures) record(variant, condition.name, f);
-      pass(`measured ${condition.label}`);
+      const figures = await measureWindow(pairs, windowMs, {
+        condition: condition.name,
+        into: recordings,
+      });
+      for (const [variant, f] of figures) {
+        recordBoth(variant, condition.name, f);
+      }
+      const codecs = await Promise.all(
+        pairs.map(async (p) => (await counters(p.a)).inCodec),
+      );
+      result.metrics[`codecs_${condition.name}`] = codecs.join(" / ");
+      pass(`measured ${condition.label} (tuned/defaults receive ${codecs})`);
     }
     await lab.set({});
 
-    // The 64 kbit/s cap: both directions of both calls share lo, so each
-    // call's pair gets its own turn under a 128 kbit/s bucket (64 each way).
-    for (const pair of pairs) {
-      const other = pairs.find((p) => p !== pair) as Pair;
-      await Promise.all([other.a, other.b].map((b) => setSending(b, false)));
-      await lab.rateLimit(128);
-      await delay(settleMs);
-      const figures = await measureWindow([pair], windowMs);
-      record(pair.name, "rate64", figures.get(pair.name) as ConditionFigures);
-      await lab.rateLimit(0);
-      await Promise.all([other.a, other.b].map((b) => setSending(b, true)));
-    }
-    pass("measured the 64 kbit/s cap");
+    // The cap: each call's two ports share one 128 kbit/s bucket, 64 kbit/s
+    // each way; both calls measured at once, in buckets of their own.
+    const ports = await Promise.all(
+      pairs.map(async (p) => [
+        (await counters(p.a)).localPort,
+        (await counters(p.b)).localPort,
+      ]),
+    );
+    await lab.rateLimit(128, ports);
+    await delay(settleMs);
+    const capped = await measureWindow(pairs, windowMs, {
+      condition: "rate64",
+      into: recordings,
+    });
+    for (const [variant, f] of capped) recordBoth(variant, "rate64", f);
+    await lab.rateLimit(0);
+    pass(`measured the 64 kbit/s cap (ports ${JSON.stringify(ports)})`);
 
     // A 10 s outage, then the network comes back.
     await flowing([t1, t2, d1, d2]);
@@ -397,45 +469,66 @@ async function benchCalls(tmp: string, server: SpawnedServer): Promise<void> {
       );
       const restarts = (await restartCalls(p.a.page)).length +
         (await restartCalls(p.b.page)).length - restartsBefore[i];
-      record(p.name, "outage", {
-        recoveryMs: Math.max(...back.map((t) => (t ?? NaN) - restoredAt)),
-        iceRestarts: restarts,
-      });
+      recordBoth(
+        p.name,
+        "outage",
+        back.map((t) => ({
+          recoveryMs: (t ?? NaN) - restoredAt,
+          iceRestarts: restarts,
+        })),
+      );
     }
     pass("measured recovery after a 10 s outage");
   }
 
-  // Phase 2: click trains; mouth-to-ear latency.
-  {
-    const script = latencyProbeScript();
+  // Phase 2: click trains; mouth-to-ear latency, both variants at once.
+  if (phases.includes("latency")) {
     await using t1 = await openLabBrowser("lat-a", clicks, tmp, true, script);
     await using t2 = await openLabBrowser("lat-b", clicks, tmp, true, script);
-    const pair = await connectPair("tuned", t1, t2, origin);
-    for (const b of [t1, t2]) await startOnsets(b.page);
+    await using d1 = await openLabBrowser("dlat-a", clicks, tmp, false, script);
+    await using d2 = await openLabBrowser("dlat-b", clicks, tmp, false, script);
+    const pairs = [
+      await connectPair("tuned", t1, t2, origin),
+      await connectPair("defaults", d1, d2, origin),
+    ];
+    for (const b of [t1, t2, d1, d2]) await startOnsets(b.page);
     for (
       const condition of CONDITIONS.filter((c) =>
-        ["clean", "delay40", "delay100"].includes(c.name)
+        ["clean", "delay40", "delay100", "loss10"].includes(c.name)
       )
     ) {
       await lab.set(condition.set);
       await delay(settleMs);
       const since = Date.now();
       await delay(windowMs);
-      const [a, b] = await Promise.all(
-        [pair.a, pair.b].map((x) => readOnsets(x.page, since)),
-      );
-      const latencies = [
-        ...mouthToEar(a.mouth, b.ear),
-        ...mouthToEar(b.mouth, a.ear),
-      ];
-      record("tuned", condition.name, latencySummary(latencies));
-      pass(`latency under ${condition.label}: ${latencies.length} clicks`);
+      for (const pair of pairs) {
+        const [a, b] = await Promise.all(
+          [pair.a, pair.b].map((x) => readOnsets(x.page, since)),
+        );
+        // Direction 0: what a hears (b's mouth); 1: what b hears.
+        const heard = [mouthToEar(b.mouth, a.ear), mouthToEar(a.mouth, b.ear)];
+        recordBoth(pair.name, condition.name, heard.map(latencySummary));
+        result.metrics[`${pair.name}Clicks_${condition.name}`] =
+          heard[0].length + heard[1].length;
+      }
+      pass(`latency under ${condition.label}`);
     }
     await lab.set({});
   }
+
+  // Intelligibility, scored with the browsers closed (it takes CPU).
+  if (recordings.length) {
+    const reference = readWav(await Deno.readFile(speech));
+    for (const r of recordings) {
+      record1(r.direction, r.variant, r.condition, {
+        stoi: receivedStoi(reference.x, reference.rate, r.samples, r.rate),
+      });
+    }
+    pass(`scored ${recordings.length} recordings with STOI`);
+  }
 }
 
-function latencySummary(ms: number[]): Partial<ConditionFigures> {
+function latencySummary(ms: number[]): ConditionFigures {
   const sorted = [...ms].sort((x, y) => x - y);
   const at = (q: number) =>
     sorted.length
@@ -446,13 +539,6 @@ function latencySummary(ms: number[]): Partial<ConditionFigures> {
     mouthToEarP90Ms: at(0.9),
     clicks: sorted.length,
   };
-}
-
-/** Mutes or unmutes the page through its own Mute button. */
-async function setSending(b: TestBrowser, on: boolean): Promise<void> {
-  const mute = b.page.getByRole("button", { name: "Mute", exact: true });
-  const pressed = await mute.getAttribute("aria-pressed") === "true";
-  if (pressed === on) await mute.click();
 }
 
 async function run(): Promise<void> {

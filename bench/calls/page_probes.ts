@@ -75,6 +75,8 @@ export interface CallCounters {
   inCodec: string;
   outCodec: string;
   rttMs: number;
+  /** Local UDP port of the selected candidate pair. */
+  localPort: number;
   /** ICE credential generations this side used (1 + ICE restarts). */
   iceGenerations: number;
   /** Time of the reading (ms since the epoch). */
@@ -127,6 +129,7 @@ export function readCounters(page: Page): Promise<CallCounters[]> {
         inCodec: firstCodec(pc.currentLocalDescription?.sdp),
         outCodec: firstCodec(pc.currentRemoteDescription?.sdp),
         rttMs: n(pair?.currentRoundTripTime) * 1000,
+        localPort: n(byId.get(String(pair?.localCandidateId))?.port),
         iceGenerations: pc.__ufrags?.size ?? 0,
         at: Date.now(),
       };

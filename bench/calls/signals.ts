@@ -86,3 +86,25 @@ export async function makeClickTrain(dir: string): Promise<string> {
   ]);
   return out;
 }
+
+/** A 16-bit mono PCM WAV's samples (the `data` chunk). */
+export function readWav(bytes: Uint8Array): { x: Float64Array; rate: number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const rate = view.getUint32(24, true);
+  let offset = 12;
+  while (offset + 8 <= bytes.length) {
+    const id = new TextDecoder().decode(bytes.subarray(offset, offset + 4));
+    let size = view.getUint32(offset + 4, true);
+    if (id === "data") {
+      // espeak-ng streams its WAV and may leave the size at its maximum.
+      size = Math.min(size, bytes.length - offset - 8);
+      const x = new Float64Array(Math.floor(size / 2));
+      for (let i = 0; i < x.length; i++) {
+        x[i] = view.getInt16(offset + 8 + 2 * i, true) / 32768;
+      }
+      return { x, rate };
+    }
+    offset += 8 + size + (size % 2);
+  }
+  throw new Error("no data chunk");
+}

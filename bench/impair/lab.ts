@@ -174,10 +174,13 @@ export class ImpairmentLab implements AsyncDisposable {
   }
 
   /**
-   * Caps UDP on `lo` at `kbit` kbit/s with `tbf` (0 removes the cap). On
-   * loopback both directions of a call share this one bucket.
+   * Caps UDP on `lo` at `kbit` kbit/s with `tbf` (0 removes the cap). With
+   * `groups` (lists of UDP source ports), each group gets a bucket of its
+   * own and other traffic none; without, all UDP shares one. On loopback
+   * both directions of a call pass the same bucket when both its ports are
+   * in one group.
    */
-  async rateLimit(kbit: number): Promise<void> {
+  async rateLimit(kbit: number, groups?: number[][]): Promise<void> {
     if (this.#rateKbit > 0) {
       await run("tc", ["qdisc", "del", "dev", "lo", "root"]);
     }
@@ -185,87 +188,32 @@ export class ImpairmentLab implements AsyncDisposable {
     if (kbit <= 0) return;
     const tc = (...args: string[]) => run("tc", args);
     await tc(
-      "qdisc",
-      "add",
-      "dev",
-      "lo",
-      "root",
-      "handle",
-      "1:",
-      "htb",
-      "default",
-      "2",
-      "r2q",
-      "1",
+      ...`qdisc add dev lo root handle 1: htb default 2 r2q 1`.split(" "),
     );
-    // The htb classes only sort packets; tbf alone shapes UDP.
-    await tc(
-      "class",
-      "add",
-      "dev",
-      "lo",
-      "parent",
-      "1:",
-      "classid",
-      "1:1",
-      "htb",
-      "rate",
-      "1gbit",
-      "quantum",
-      "60000",
-    );
-    await tc(
-      "class",
-      "add",
-      "dev",
-      "lo",
-      "parent",
-      "1:",
-      "classid",
-      "1:2",
-      "htb",
-      "rate",
-      "1gbit",
-      "quantum",
-      "60000",
-    );
-    await tc(
-      "filter",
-      "add",
-      "dev",
-      "lo",
-      "parent",
-      "1:",
-      "protocol",
-      "ip",
-      "prio",
-      "1",
-      "u32",
-      "match",
-      "ip",
-      "protocol",
-      "17",
-      "0xff",
-      "flowid",
-      "1:1",
-    );
-    await tc(
-      "qdisc",
-      "add",
-      "dev",
-      "lo",
-      "parent",
-      "1:1",
-      "handle",
-      "10:",
-      "tbf",
-      "rate",
-      `${kbit}kbit`,
-      "burst",
-      "3kb",
-      "latency",
-      "100ms",
-    );
+    // The htb classes only sort packets (1 Gbit/s); tbf alone shapes.
+    const sorts = groups ?? [[]];
+    for (const [i, ports] of [[], ...sorts].entries()) {
+      const classId = `1:${i + 2}`;
+      await tc(
+        ...`class add dev lo parent 1: classid ${classId} htb rate 1gbit quantum 60000`
+          .split(" "),
+      );
+      if (i === 0) continue; // 1:2, the default class: not shaped
+      await tc(
+        ...`qdisc add dev lo parent ${classId} handle ${
+          i + 10
+        }: tbf rate ${kbit}kbit burst 3kb latency 100ms`.split(" "),
+      );
+      const matches = ports.length
+        ? ports.map((port) => `match ip sport ${port} 0xffff`)
+        : ["match ip protocol 17 0xff"];
+      for (const match of matches) {
+        await tc(
+          ...`filter add dev lo parent 1: protocol ip prio 1 u32 ${match} flowid ${classId}`
+            .split(" "),
+        );
+      }
+    }
     this.#rateKbit = kbit;
   }
 
