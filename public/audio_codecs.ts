@@ -69,17 +69,28 @@ export const RED_ON_WINDOW_MS = 3_000;
 export const RED_OFF_LOSS_PERCENT = 0.5;
 /** …for this long. */
 export const RED_OFF_AFTER_MS = 30_000;
+/** How long RED runs before the switch checks it did not make loss worse. */
+export const RED_CHECK_AFTER_MS = 4_000;
+/** How long RED stays off after it made loss worse. */
+export const RED_BACKOFF_MS = 120_000;
 
 /**
  * Whether to ask for RED, from samples of received loss: on when the mean
  * loss of the last 3 s reaches 2% (two samples at least), off when every
  * sample of the last 30 s is under 0.5%. The gap between the two keeps a
- * call from renegotiating back and forth. Pure, with an injected clock.
+ * call from renegotiating back and forth. On a thin link the loss comes
+ * from the link's own queue, and RED's doubled stream makes it worse (the
+ * lab's 64 kbit/s row): when loss with RED is more than twice the loss that
+ * switched it on (and 10 points more), RED goes off for 2 minutes. Pure,
+ * with an injected clock.
  */
 export class RedSwitch {
   readonly #now: () => number;
   #samples: { at: number; loss: number }[] = [];
   #on = false;
+  #onSince = 0;
+  #lossBefore = 0;
+  #blockedUntil = -Infinity;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -90,6 +101,12 @@ export class RedSwitch {
     return this.#on;
   }
 
+  #recentMean(now: number): { mean: number; count: number } {
+    const recent = this.#samples.filter((s) => s.at > now - RED_ON_WINDOW_MS);
+    const sum = recent.reduce((a, s) => a + s.loss, 0);
+    return { mean: sum / Math.max(1, recent.length), count: recent.length };
+  }
+
   /** Adds one sample of received loss (%) and returns the decision. */
   note(lossPercent: number | undefined): boolean {
     if (lossPercent === undefined || !Number.isFinite(lossPercent)) {
@@ -98,14 +115,21 @@ export class RedSwitch {
     const now = this.#now();
     this.#samples.push({ at: now, loss: lossPercent });
     this.#samples = this.#samples.filter((s) => s.at > now - RED_OFF_AFTER_MS);
+    const { mean, count } = this.#recentMean(now);
     if (!this.#on) {
-      const recent = this.#samples.filter((s) => s.at > now - RED_ON_WINDOW_MS);
-      const mean = recent.reduce((a, s) => a + s.loss, 0) /
-        Math.max(1, recent.length);
-      if (recent.length >= 2 && mean >= RED_ON_LOSS_PERCENT) {
+      if (
+        count >= 2 && mean >= RED_ON_LOSS_PERCENT && now >= this.#blockedUntil
+      ) {
         this.#on = true;
         this.#onSince = now;
+        this.#lossBefore = mean;
       }
+    } else if (
+      now - this.#onSince >= RED_CHECK_AFTER_MS &&
+      mean > Math.max(2 * this.#lossBefore, this.#lossBefore + 10)
+    ) {
+      this.#on = false;
+      this.#blockedUntil = now + RED_BACKOFF_MS;
     } else if (
       now - this.#onSince >= RED_OFF_AFTER_MS &&
       this.#samples.every((s) => s.loss < RED_OFF_LOSS_PERCENT)
@@ -114,8 +138,6 @@ export class RedSwitch {
     }
     return this.#on;
   }
-
-  #onSince = 0;
 }
 
 /** Whether the tuning is on (the default) according to `storage`. */

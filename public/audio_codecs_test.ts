@@ -4,6 +4,7 @@ import {
   audioTuningEnabled,
   preferOpus,
   preferRed,
+  RED_BACKOFF_MS,
   RED_OFF_AFTER_MS,
   RedSwitch,
   supportsRed,
@@ -123,4 +124,26 @@ Deno.test("RedSwitch ignores missing samples", () => {
   assert.equal(red.note(Number.NaN), false);
   feed(red, clock, [10, 10]);
   assert.equal(red.note(undefined), true);
+});
+
+Deno.test("RedSwitch backs off when RED makes loss worse (a thin link)", () => {
+  const clock = new FakeClock();
+  const red = new RedSwitch(clock.now);
+  assert.equal(feed(red, clock, [6, 6]), true);
+  // RED's doubled stream overflows the link: loss climbs to 30%.
+  assert.equal(feed(red, clock, [30, 30, 30, 30]), false);
+  // Loss stays, but RED stays off for the backoff…
+  assert.equal(
+    feed(red, clock, Array(RED_BACKOFF_MS / 1000 - 5).fill(6)),
+    false,
+  );
+  // …and may come back after it.
+  assert.equal(feed(red, clock, Array(6).fill(6)), true);
+});
+
+Deno.test("RedSwitch keeps RED when loss with it stays as it was", () => {
+  const clock = new FakeClock();
+  const red = new RedSwitch(clock.now);
+  feed(red, clock, [10, 10]);
+  assert.equal(feed(red, clock, Array(20).fill(12)), true);
 });

@@ -33,7 +33,7 @@ import {
   stateLog,
   watchFirstPacket,
 } from "./page_probes.ts";
-import { makeClickTrain, makeSpeech, readWav } from "./signals.ts";
+import { makeClickTrain, makeSpeech, readWav, writeWav } from "./signals.ts";
 import { type ConditionFigures, windowFigures } from "./figures.ts";
 import type { RunFigures } from "./report.ts";
 import {
@@ -523,7 +523,14 @@ async function benchCalls(tmp: string, server: SpawnedServer): Promise<void> {
   // Intelligibility, scored with the browsers closed (it takes CPU).
   if (recordings.length) {
     const reference = readWav(await Deno.readFile(speech));
+    await Deno.mkdir(artifacts, { recursive: true });
+    await Deno.copyFile(speech, join(artifacts, "calls-speech.wav"));
     for (const r of recordings) {
+      // Kept for listening and for scoring again offline.
+      await Deno.writeFile(
+        join(artifacts, `calls-${r.variant}-${r.condition}.wav`),
+        writeWav(r.samples, r.rate),
+      );
       record1(r.direction, r.variant, r.condition, {
         stoi: receivedStoi(reference.x, reference.rate, r.samples, r.rate),
       });

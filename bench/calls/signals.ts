@@ -108,3 +108,28 @@ export function readWav(bytes: Uint8Array): { x: Float64Array; rate: number } {
   }
   throw new Error("no data chunk");
 }
+
+/** A 16-bit mono PCM WAV of `samples` (−1…1) at `rate`. */
+export function writeWav(samples: ArrayLike<number>, rate: number): Uint8Array {
+  const bytes = new Uint8Array(44 + 2 * samples.length);
+  const view = new DataView(bytes.buffer);
+  const text = (offset: number, s: string) =>
+    bytes.set(new TextEncoder().encode(s), offset);
+  text(0, "RIFF");
+  view.setUint32(4, 36 + 2 * samples.length, true);
+  text(8, "WAVEfmt ");
+  view.setUint32(16, 16, true);
+  view.setUint16(20, 1, true);
+  view.setUint16(22, 1, true);
+  view.setUint32(24, rate, true);
+  view.setUint32(28, rate * 2, true);
+  view.setUint16(32, 2, true);
+  view.setUint16(34, 16, true);
+  text(36, "data");
+  view.setUint32(40, 2 * samples.length, true);
+  for (let i = 0; i < samples.length; i++) {
+    const v = Math.max(-1, Math.min(1, samples[i]));
+    view.setInt16(44 + 2 * i, Math.round(v * 32767), true);
+  }
+  return bytes;
+}

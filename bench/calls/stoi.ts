@@ -6,8 +6,9 @@
  * 50% overlap, a 512-point FFT, 15 one-third octave bands from 150 Hz,
  * 384 ms segments, clipping at −15 dB SDR, silent frames 40 dB under the
  * loudest removed), plus the alignment a network path needs: resampling to
- * 10 kHz and cross-correlation against the looped reference, chunk by chunk
- * (the jitter buffer stretches time, so one global lag drifts).
+ * 10 kHz and cross-correlation against the looped reference, one second at
+ * a time (the jitter buffer stretches time and a busy audio thread drops
+ * blocks, so one global lag drifts).
  *
  * STOI is 1 for identical signals and falls towards 0 as the envelope of
  * each band stops following the clean one; it tracks listening tests for
@@ -273,14 +274,15 @@ export function bestLag(
 
 /** Options for {@linkcode receivedStoi}. */
 export interface ReceivedStoiOptions {
-  /** Seconds per separately aligned chunk. @default 3 */
+  /** Seconds per separately aligned chunk. @default 1 */
   chunkSec?: number;
 }
 
 /**
  * STOI of a recording of received audio against the looped speech that was
  * sent: both resampled to 10 kHz, then each chunk aligned on its own (the
- * first by a full search, the next within ±200 ms of the previous lag) and
+ * first by a full search, the next within ±300 ms of where the previous
+ * one ended) and
  * scored; the result is the mean over chunks.
  */
 export function receivedStoi(
@@ -292,7 +294,10 @@ export function receivedStoi(
 ): number {
   const ref = resample(reference, referenceRate, FS);
   const rec = resample(recording, recordingRate, FS);
-  const chunk = Math.round((options.chunkSec ?? 3) * FS);
+  const chunk = Math.round((options.chunkSec ?? 1) * FS);
+  // A busy audio thread drops blocks and the jitter buffer stretches time:
+  // each chunk is searched for within ±300 ms of where the last one ended.
+  const search = 3_000;
   const scores: number[] = [];
   let previous: number | undefined;
   for (let start = 0; start + chunk <= rec.length; start += chunk) {
@@ -306,7 +311,12 @@ export function receivedStoi(
       ? bestLag(piece, ref)
       : silent
       ? previous + chunk
-      : bestLag(piece, ref, previous + chunk - 2_000, previous + chunk + 2_000);
+      : bestLag(
+        piece,
+        ref,
+        previous + chunk - search,
+        previous + chunk + search,
+      );
     previous = lag;
     const aligned = new Float64Array(chunk);
     for (let i = 0; i < chunk; i++) {
