@@ -18,7 +18,7 @@ export interface ConditionFigures {
   jitterBufferMs?: number;
   /** FEC packets received per second. */
   fecPerSec?: number;
-  /** Bytes the far side sent per second (payload and headers). */
+  /** What this side sent (RTP payload, kbit/s). */
   sendKbps?: number;
   rttMs?: number;
   joinToFirstAudioMs?: number;

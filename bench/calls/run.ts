@@ -124,9 +124,10 @@ machine's load; needs root for the network namespace).
   flow are not reordered). TCP, hence signaling, is never impaired. On \`lo\`
   each packet crosses once, so both directions of a call get the loss and the
   delay (RTT = 2 × delay). Conditions change at run time (the outage drops
-  everything for 10 s). The rate cap is a \`tbf\` (under an \`htb\` whose u32
-  filter sends only UDP to it) of 128 kbit/s, shared by the two directions of
-  one call: 64 kbit/s each way, IP and UDP headers included.
+  everything for 10 s). The rate cap is a \`tbf\` of 128 kbit/s per call, under
+  an \`htb\` whose u32 filters send the UDP of that call's two ports (and
+  nothing else) to it: the two directions share it, 64 kbit/s each way, IP
+  and UDP headers included.
 - **Calls.** Parley's server and four Chromium 156 browsers (fake
   microphones, processing off: echo cancellation, noise suppression and AGC
   would measure themselves, not the network) make two calls through the real
@@ -140,10 +141,12 @@ machine's load; needs root for the network namespace).
   loss % = Δ\`packetsLost\` / (Δ\`packetsReceived\` + Δ\`packetsLost\`);
   jitter buffer = Δ\`jitterBufferDelay\` / Δ\`jitterBufferEmittedCount\`; FEC
   = Δ\`fecPacketsReceived\` per second; sent = Δ\`bytesSent\` (RTP payload) of
-  the far side. The fake microphone is a sentence of espeak-ng speech, looped.
-- **Intelligibility.** Each receiving page records the received track in an
+  each side. The fake microphone is a sentence of espeak-ng speech, looped.
+- **Intelligibility.** One receiving page per call records the received
+  track in an
   AudioWorklet during the window; the recording is aligned with the sent
-  speech by cross-correlation and scored with STOI (short-time objective
+  speech by cross-correlation (each second separately, within ±300 ms of
+  where the previous one ended) and scored with STOI (short-time objective
   intelligibility, Taal et al. 2011; \`bench/calls/stoi.ts\`, checked in
   \`stoi_test.ts\` on speech with known noise and dropped frames: it falls as
   the SNR falls and as more frames are lost).
@@ -182,10 +185,18 @@ const DOC_TAIL = `## What the figures decided
   sends 7 streams: about 0.21 Mbit/s of Opus payload (~0.4 Mbit/s on the wire
   with IP/UDP/SRTP headers at 50 packets/s per stream) becomes about
   0.43 Mbit/s of payload (~0.6 Mbit/s on the wire), and only towards peers
-  whose links lose packets. A thin link does not carry it: in the 64 kbit/s
-  row RED's doubled stream overflows the bucket and loses more than plain
-  Opus would at the same rate; adaptive RED only switches on there because
-  the cap itself causes loss.
+  whose links lose packets. A thin link does not carry it: under a
+  64 kbit/s cap the loss comes from the link's own queue, and RED's doubled
+  stream made it worse (31–35% lost against 5–7% for plain Opus in a run
+  with RED that did not back off). So when loss with RED is more than twice
+  the loss that switched it on (and 10 points more), RED goes off for
+  2 minutes: the "64 kbit/s" row shows the result.
+- **Delay jitter can switch RED on.** Under 100 ± 30 ms (no packet dropped
+  by the lab) the receivers' \`packetsLost\` rose and fell again (a negative
+  loss over the window for the defaults), enough to cross the 2% threshold;
+  the cause (reordering at the queue's edge, or how the counter treats late
+  packets) is not established.
+  RED then costs upload until 30 s without loss. Not fixed here.
 - **Opus in-band FEC** stays on (the browsers' default \`useinbandfec=1\`):
   it is what the defaults recover with (the FEC column), and RED recovers
   first when it is on.
