@@ -69,8 +69,10 @@ export const RED_ON_WINDOW_MS = 3_000;
 export const RED_OFF_LOSS_PERCENT = 0.5;
 /** …for this long. */
 export const RED_OFF_AFTER_MS = 30_000;
-/** How long RED runs before the switch checks it did not make loss worse. */
+/** How long RED runs before the switch checks it did not make loss worse… */
 export const RED_CHECK_AFTER_MS = 4_000;
+/** …until when (later, more loss is the network's, not RED's). */
+export const RED_CHECK_UNTIL_MS = 10_000;
 /** How long RED stays off after it made loss worse. */
 export const RED_BACKOFF_MS = 120_000;
 
@@ -80,9 +82,10 @@ export const RED_BACKOFF_MS = 120_000;
  * sample of the last 30 s is under 0.5%. The gap between the two keeps a
  * call from renegotiating back and forth. On a thin link the loss comes
  * from the link's own queue, and RED's doubled stream makes it worse (the
- * lab's 64 kbit/s row): when loss with RED is more than twice the loss that
- * switched it on (and 10 points more), RED goes off for 2 minutes. Pure,
- * with an injected clock.
+ * lab's 64 kbit/s row): when, 4–10 s after RED came on, loss is more than
+ * twice the loss that switched it on (and 10 points more), RED goes off for
+ * 2 minutes. Later rises are the network's own and keep RED on. Pure, with
+ * an injected clock.
  */
 export class RedSwitch {
   readonly #now: () => number;
@@ -126,6 +129,7 @@ export class RedSwitch {
       }
     } else if (
       now - this.#onSince >= RED_CHECK_AFTER_MS &&
+      now - this.#onSince <= RED_CHECK_UNTIL_MS &&
       mean > Math.max(2 * this.#lossBefore, this.#lossBefore + 10)
     ) {
       this.#on = false;

@@ -147,3 +147,11 @@ Deno.test("RedSwitch keeps RED when loss with it stays as it was", () => {
   feed(red, clock, [10, 10]);
   assert.equal(feed(red, clock, Array(20).fill(12)), true);
 });
+
+Deno.test("RedSwitch keeps RED when the network's loss grows later", () => {
+  const clock = new FakeClock();
+  const red = new RedSwitch(clock.now);
+  feed(red, clock, [5, 5]);
+  assert.equal(feed(red, clock, Array(15).fill(10)), true);
+  assert.equal(feed(red, clock, Array(20).fill(20)), true);
+});

@@ -109,3 +109,69 @@ export function eventsTable(runs: RunFigures[]): string {
   line("mouth-to-ear p90, 10% loss (ms)", "loss10", "mouthToEarP90Ms");
   return rows.join("\n");
 }
+
+/** The issue's targets against the tuned path's worst value over runs. */
+export function targetsTable(runs: RunFigures[]): string {
+  const worst = (condition: string, key: keyof ConditionFigures) => {
+    const xs = pick(runs, "tuned", condition, key).filter((
+      v,
+    ): v is number => v !== undefined && Number.isFinite(v));
+    return xs.length ? Math.max(...xs) : undefined;
+  };
+  const rows = [
+    "| target | tuned, worst of runs and directions | result |",
+    "| --- | --: | --- |",
+  ];
+  const line = (
+    label: string,
+    value: number | undefined,
+    limit: number,
+    digits = 1,
+  ) =>
+    rows.push(
+      `| ${label} | ${fmt(value, digits)} | ${
+        value === undefined || !Number.isFinite(value)
+          ? "not measured"
+          : value <= limit
+          ? "met"
+          : "missed"
+      } |`,
+    );
+  line(
+    "concealed ≤ 0.5% at 10% loss",
+    worst("loss10", "concealedPercent"),
+    0.5,
+    2,
+  );
+  line(
+    "concealed ≤ 2% at 20% loss",
+    worst("loss20", "concealedPercent"),
+    2,
+    2,
+  );
+  line(
+    "mouth-to-ear p50 ≤ 80 ms, clean (ms)",
+    worst("clean", "mouthToEarP50Ms"),
+    80,
+    0,
+  );
+  line(
+    "mouth-to-ear p50 ≤ 40 + 60 ms under 40 ± 10 ms (ms)",
+    worst("delay40", "mouthToEarP50Ms"),
+    100,
+    0,
+  );
+  line(
+    "audio back ≤ 1 s after a 10 s outage (ms)",
+    worst("outage", "recoveryMs"),
+    1000,
+    0,
+  );
+  line(
+    "at most one ICE restart per outage",
+    worst("outage", "iceRestarts"),
+    1,
+    0,
+  );
+  return rows.join("\n");
+}
