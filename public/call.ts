@@ -30,6 +30,7 @@ import {
   turnFailureNote,
 } from "./negotiation.ts";
 import { CONNECT_TIMEOUT_MS, PeerLink } from "./peer_link.ts";
+import { audioTuningEnabled } from "./audio_codecs.ts";
 import { saveSession } from "./prefs.ts";
 import { findParticipant, type Room } from "./room_model.ts";
 import { SignalingClient } from "./signaling_client.ts";
@@ -479,6 +480,7 @@ export class Call {
       remoteId: peerId,
       polite: isPolite(this.#connection.selfId.peek(), peerId),
       initiator,
+      tuneAudio: audioTuningEnabled(),
       config: {
         iceServers,
         iceTransportPolicy: relayOnly ? "relay" : "all",
@@ -748,6 +750,7 @@ export class Call {
           remote.stats,
         );
         remote.stats = stats;
+        link.noteLoss(stats.lossPercent);
         const participant = findParticipant(this.#room, peerId);
         if (participant) participant.stats.value = stats;
       } catch {

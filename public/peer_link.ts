@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { RedSwitch, tuneAudioTransceiver } from "./audio_codecs.ts";
+import { IceRestartPolicy, iceUfrag } from "./ice_restart.ts";
 import { isOfferCollision, type SignalData } from "./negotiation.ts";
 
 /** A connection's state as the participant list shows it. */
@@ -16,11 +18,9 @@ export type LinkState = "connecting" | "connected" | "reconnecting" | "failed";
 
 /** Gathering nothing for this long means a stuck connection. */
 export const WATCHDOG_MS = 5_000;
-/** How long `disconnected` may last before an ICE restart. */
-export const DISCONNECTED_RESTART_MS = 3_000;
 /**
- * A connection not connected this long after it starts (or restarts ICE)
- * counts as failed. A remote that offers only candidates this browser
+ * A connection not connected this long after it starts (or after an ICE
+ * restart, while it has never connected) counts as failed. A remote that offers only candidates this browser
  * cannot use (say, `.local` names nobody resolves) leaves it in `new` or
  * `checking` for good, with no event: ICE never fails on its own there.
  */
@@ -37,6 +37,8 @@ export interface PeerLinkOptions {
   /** Whether this side creates the first offer. */
   initiator: boolean;
   config: RTCConfiguration;
+  /** Whether to ask for RED under loss (see `audio_codecs.ts`). @default true */
+  tuneAudio?: boolean;
   /** The track to send (added before the first offer or answer). */
   track: MediaStreamTrack;
   stream: MediaStream;
@@ -66,6 +68,11 @@ export class PeerLink {
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #everConnected = false;
+  readonly #restarts: IceRestartPolicy;
+  #transceiver: RTCRtpTransceiver | undefined;
+  readonly #red = new RedSwitch();
+  #redAsked = false;
   #closed = false;
   /** Whether ICE ended in `failed` at least once. */
   failedOnce = false;
@@ -73,6 +80,8 @@ export class PeerLink {
   constructor(options: PeerLinkOptions) {
     this.#options = options;
     this.remoteId = options.remoteId;
+    // The impolite side leads restarts: its offer wins a collision anyway.
+    this.#restarts = new IceRestartPolicy(!options.polite);
     const pc = new RTCPeerConnection(options.config);
     this.pc = pc;
     pc.onicecandidate = ({ candidate }) => {
@@ -119,6 +128,13 @@ export class PeerLink {
       // The answerer's track goes in just before the offer is applied, so
       // the offer's m-line takes the sender and no second round is needed.
       if (description.type === "offer") this.#addTrack();
+      // New credentials in an offer: the peer restarted ICE; no need for
+      // ours (one restart per outage).
+      const ufrag = iceUfrag(description.sdp);
+      const current = iceUfrag(pc.remoteDescription?.sdp);
+      if (description.type === "offer" && current && ufrag !== current) {
+        this.#restarts.restarted();
+      }
       try {
         // A polite peer's colliding offer is rolled back implicitly.
         await pc.setRemoteDescription(description);
@@ -154,9 +170,13 @@ export class PeerLink {
   /** Restarts ICE (a new offer with fresh credentials). */
   restartIce(): void {
     if (this.#closed) return;
+    this.#restarts.restarted();
     this.pc.restartIce();
-    // A restart is a fresh chance to connect, with its own deadline.
-    if (this.pc.connectionState !== "connected") this.#armConnectTimer();
+    // A restart of a connection that never connected is a fresh chance,
+    // with its own deadline. One that did connect is in an outage: the
+    // restart policy keeps trying for as long as it lasts, and a long
+    // outage must not end the call for good.
+    if (!this.#everConnected) this.#armConnectTimer();
   }
 
   /** Hands fresh ICE servers to the connection (for later restarts). */
@@ -197,7 +217,35 @@ export class PeerLink {
   #addTrack(): void {
     if (this.#trackAdded) return;
     this.#trackAdded = true;
-    this.pc.addTrack(this.#options.track, this.#options.stream);
+    const sender = this.pc.addTrack(this.#options.track, this.#options.stream);
+    this.#transceiver = this.pc.getTransceivers().find((t) =>
+      t.sender === sender
+    );
+  }
+
+  /**
+   * Feeds the loss (%) measured on received audio to the RED switch; when
+   * its decision changes, puts RED (or Opus) first in our descriptions and
+   * renegotiates, so the peer sends what we ask for.
+   */
+  noteLoss(lossPercent: number | undefined): void {
+    if (this.#closed || this.#options.tuneAudio === false) return;
+    const wanted = this.#red.note(lossPercent);
+    const transceiver = this.#transceiver;
+    if (wanted === this.#redAsked || !transceiver) return;
+    if (!tuneAudioTransceiver(transceiver, wanted)) return;
+    this.#redAsked = wanted;
+    // setCodecPreferences alone does not fire negotiationneeded.
+    this.#renegotiate(10);
+  }
+
+  #renegotiate(attempts: number): void {
+    if (this.#closed || attempts <= 0) return;
+    if (this.pc.signalingState === "stable" && this.pc.remoteDescription) {
+      void this.#negotiate();
+    } else {
+      setTimeout(() => this.#renegotiate(attempts - 1), 500);
+    }
   }
 
   async #negotiate(): Promise<void> {
@@ -235,28 +283,41 @@ export class PeerLink {
     if (this.#closed) return;
     const pc = this.pc;
     const state = pc.connectionState;
-    clearTimeout(this.#restartTimer);
     if (state === "connected") {
+      this.#everConnected = true;
       clearTimeout(this.#connectTimer);
+      clearTimeout(this.#restartTimer);
+      this.#restartTimer = undefined;
+      this.#restarts.connected();
       this.#options.onState("connected");
     } else if (state === "failed" || pc.iceConnectionState === "failed") {
       this.failedOnce = true;
       this.#options.onState("failed");
-      // Both sides may restart; perfect negotiation settles a collision.
-      // The polite side waits a little so that usually only one offers.
-      this.#restartTimer = setTimeout(
-        () => this.restartIce(),
-        this.#options.polite ? 2_000 : 0,
-      );
+      this.#scheduleRestart(this.#restarts.trouble("failed"));
     } else if (state === "disconnected") {
       this.#options.onState("reconnecting");
-      this.#restartTimer = setTimeout(() => {
-        if (pc.connectionState === "disconnected") this.restartIce();
-      }, DISCONNECTED_RESTART_MS + (this.#options.polite ? 1_500 : 0));
+      this.#scheduleRestart(this.#restarts.trouble("disconnected"));
     } else if (state === "new" || state === "connecting") {
       this.#options.onState(
         this.failedOnce ? "reconnecting" : "connecting",
       );
     }
+  }
+
+  /** One pending restart check at a time (see `ice_restart.ts`). */
+  #scheduleRestart(delayMs: number): void {
+    clearTimeout(this.#restartTimer);
+    if (!Number.isFinite(delayMs)) return;
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#closed || this.pc.connectionState === "connected") return;
+      const due = this.#restarts.due();
+      if (due === 0) {
+        this.restartIce();
+        this.#scheduleRestart(this.#restarts.due());
+      } else {
+        this.#scheduleRestart(due);
+      }
+    }, delayMs);
   }
 }

@@ -8,7 +8,12 @@
  *
  * @module
  */
-import { type Browser, chromium, type Page } from "playwright-core";
+import {
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Page,
+} from "playwright-core";
 import { join } from "node:path";
 
 import { CHROMIUM } from "./chromium.ts";
@@ -66,6 +71,16 @@ export interface LaunchOptions {
   colorScheme?: ColorScheme;
 }
 
+/** Chromium with one playwright-core page, for tools that need its API. */
+export interface ChromiumBrowser extends AsyncDisposable {
+  readonly label: string;
+  readonly browser: Browser;
+  readonly context: BrowserContext;
+  readonly page: Page;
+  /** The page's errors and console errors and warnings so far. */
+  readonly errors: string[];
+}
+
 /** Launches Chromium with `wav` as its microphone and opens one page. */
 export async function launchBrowser(
   label: string,
@@ -73,6 +88,26 @@ export async function launchBrowser(
   tmp: string,
   options: LaunchOptions = {},
 ): Promise<TestBrowser> {
+  const chromium = await launchChromium(label, wav, tmp, options);
+  const { context } = chromium;
+  return {
+    label,
+    page: chromiumPage(label, chromium.page),
+    newPage: async (label) => chromiumPage(label, await context.newPage()),
+    [Symbol.asyncDispose]: () => chromium[Symbol.asyncDispose](),
+  };
+}
+
+/**
+ * Launches Chromium as {@linkcode launchBrowser} does, but hands out the
+ * playwright-core objects themselves (the call-quality lab uses them).
+ */
+export async function launchChromium(
+  label: string,
+  wav: string,
+  tmp: string,
+  options: LaunchOptions = {},
+): Promise<ChromiumBrowser> {
   const home = await Deno.makeTempDir({ dir: tmp, prefix: `${label}-` });
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -119,20 +154,21 @@ export async function launchBrowser(
   if (options.initScript) {
     await context.addInitScript({ content: options.initScript });
   }
-  const page = chromiumPage(label, await context.newPage());
+  const page = await context.newPage();
   return {
     label,
+    browser,
+    context,
     page,
-    newPage: async (label) => chromiumPage(label, await context.newPage()),
+    errors: collectErrors(label, page),
     [Symbol.asyncDispose]: async () => {
       await browser.close().catch(() => {});
     },
   };
 }
 
-/** A playwright-core page as a {@linkcode TestPage}. */
-function chromiumPage(label: string, page: Page): TestPage {
-  page.setDefaultTimeout(15_000);
+/** Collects the page's errors and console errors and warnings, live. */
+function collectErrors(label: string, page: Page): string[] {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(`${label}: ${e.message}`));
   page.on("console", (m) => {
@@ -140,6 +176,13 @@ function chromiumPage(label: string, page: Page): TestPage {
       errors.push(`${label} console.${m.type()}: ${m.text()}`);
     }
   });
+  return errors;
+}
+
+/** A playwright-core page as a {@linkcode TestPage}. */
+function chromiumPage(label: string, page: Page): TestPage {
+  page.setDefaultTimeout(15_000);
+  const errors = collectErrors(label, page);
   const byRole = (role: Role, name?: string) =>
     page.getByRole(role, name === undefined ? {} : { name, exact: true });
   return {
