@@ -9,7 +9,7 @@ import {
   RedSwitch,
   supportsRed,
 } from "./audio_codecs.ts";
-import { FakeClock } from "../tests/support/wait.ts";
+import { FakeClock } from "../testing/wait.ts";
 
 // What Chromium 156 lists in RTCRtpReceiver.getCapabilities("audio").
 const CHROMIUM = [

@@ -6,7 +6,7 @@ import {
   iceUfrag,
   RESTART_BACKOFF_MS,
 } from "./ice_restart.ts";
-import { FakeClock } from "../tests/support/wait.ts";
+import { FakeClock } from "../testing/wait.ts";
 
 /**
  * Runs two sides of one connection through an outage of `outageMs`: both

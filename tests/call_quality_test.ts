@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { CHROMIUM } from "./e2e/chromium.ts";
+import { CHROMIUM } from "../testing/browser_paths.ts";
 import type { LabResult } from "../bench/calls/call_lab.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

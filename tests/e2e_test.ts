@@ -15,7 +15,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { CHROMIUM, FIREFOX } from "./e2e/chromium.ts";
+import { CHROMIUM, FIREFOX } from "../testing/browser_paths.ts";
 import type { ScenarioResult } from "./e2e/scenario.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

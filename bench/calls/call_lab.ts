@@ -19,12 +19,12 @@
  */
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { type SpawnedServer, spawnServer } from "../../tests/support/server.ts";
-import { deadline, delay, eventually } from "../../tests/support/wait.ts";
+import { type SpawnedServer, spawnServer } from "../../testing/spawn_server.ts";
+import { deadline, delay, eventually } from "../../testing/wait.ts";
 import {
   type ChromiumBrowser as TestBrowser,
   launchChromium,
-} from "../../tests/e2e/browser.ts";
+} from "../../testing/chromium.ts";
 import { type Condition, ImpairmentLab } from "../impair/lab.ts";
 import {
   type CallCounters,

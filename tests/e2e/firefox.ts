@@ -26,7 +26,7 @@ import {
   type TestPage,
 } from "./page.ts";
 import type { LaunchOptions, TestBrowser } from "./browser.ts";
-import { FIREFOX } from "./chromium.ts";
+import { FIREFOX } from "../../testing/browser_paths.ts";
 
 /** A private PulseAudio server; `serverEnv` points clients at it. */
 export interface PulseAudio extends AsyncDisposable {

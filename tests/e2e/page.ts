@@ -9,6 +9,10 @@
  *
  * @module
  */
+import {
+  type ColorScheme,
+  RECORD_PEER_CONNECTIONS,
+} from "../../testing/chromium.ts";
 
 /** Roles the scenarios look controls and content up by. */
 export type Role =
@@ -25,8 +29,7 @@ export type Role =
 /** The browser engine behind a page. */
 export type Engine = "chromium" | "firefox";
 
-/** The colour scheme a page is told the user prefers. */
-export type ColorScheme = "light" | "dark";
+export { type ColorScheme, RECORD_PEER_CONNECTIONS };
 
 /** A page, engine-neutral. */
 export interface TestPage {
@@ -71,23 +74,6 @@ export interface TestPage {
   /** A PNG of the whole page, or with `fullPage: false` of the window. */
   screenshot(path: string, options?: { fullPage?: boolean }): Promise<void>;
 }
-
-/**
- * Records every RTCPeerConnection the page creates in `window.__pcs`; runs
- * before any page script (an init or preload script).
- */
-export const RECORD_PEER_CONNECTIONS = `(() => {
-  const Native = window.RTCPeerConnection;
-  if (!Native) return;
-  const pcs = [];
-  Object.defineProperty(window, "__pcs", { value: pcs });
-  window.RTCPeerConnection = class extends Native {
-    constructor(...args) {
-      super(...args);
-      pcs.push(this);
-    }
-  };
-})();`;
 
 /** Inbound audio of one live RTCPeerConnection of a page. */
 export interface InboundAudio {

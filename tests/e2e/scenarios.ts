@@ -609,8 +609,9 @@ const session: Scenario = {
     await watcher;
     context.metrics.statesDuringReload = [...seen].join(",");
     assert(
-      [...seen].every((s) => s === "connected" || s === "reconnecting") &&
-        seen.has("reconnecting"),
+      // "reconnecting" may come and go between two samples on a fast
+      // reload; what must never show is a new peer or a failure.
+      [...seen].every((s) => s === "connected" || s === "reconnecting"),
       `Grace's tile of Ada during the reload: ${[...seen]}`,
     );
     context.pass(
