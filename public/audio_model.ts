@@ -1,5 +1,6 @@
 /**
- * Local audio state: mute and push to talk, processing options, chosen
+ * Local audio state: mute and push to talk, processing options and the
+ * noise filter, chosen
  * devices, the device lists and the local level. Preferences are saved to
  * `localStorage` by an effect of the model.
  *
@@ -7,6 +8,7 @@
  */
 import { action, computed, createModel, effect, signal } from "@preact/signals";
 import { loadPrefs, type Prefs, savePrefs } from "./prefs.ts";
+import type { NoiseFilterState } from "./noise_filter.ts";
 
 /** A device as the selects list it. */
 export interface DeviceOption {
@@ -23,6 +25,10 @@ export const AudioModel = createModel((prefs: Prefs = loadPrefs()) => {
   const echoCancellation = signal(prefs.echoCancellation);
   const noiseSuppression = signal(prefs.noiseSuppression);
   const autoGainControl = signal(prefs.autoGainControl);
+  /** The user wants RNNoise on the microphone. */
+  const noiseFilter = signal(prefs.noiseFilter);
+  /** Whether RNNoise runs on what we send right now. */
+  const noiseFilterState = signal<NoiseFilterState>("off");
   const pushToTalk = signal(prefs.pushToTalk);
   const privateMode = signal(prefs.privateMode);
   const micId = signal(prefs.micId);
@@ -56,6 +62,7 @@ export const AudioModel = createModel((prefs: Prefs = loadPrefs()) => {
       echoCancellation: echoCancellation.value,
       noiseSuppression: noiseSuppression.value,
       autoGainControl: autoGainControl.value,
+      noiseFilter: noiseFilter.value,
       pushToTalk: pushToTalk.value,
       privateMode: privateMode.value,
       micId: micId.value,
@@ -68,6 +75,8 @@ export const AudioModel = createModel((prefs: Prefs = loadPrefs()) => {
     echoCancellation,
     noiseSuppression,
     autoGainControl,
+    noiseFilter,
+    noiseFilterState,
     pushToTalk,
     privateMode,
     micId,

@@ -30,6 +30,7 @@ import {
   turnFailureNote,
 } from "./negotiation.ts";
 import { CONNECT_TIMEOUT_MS, PeerLink } from "./peer_link.ts";
+import { NoiseFilter, resumeNoiseFilter } from "./noise_filter.ts";
 import { audioTuningEnabled } from "./audio_codecs.ts";
 import { saveSession } from "./prefs.ts";
 import { findParticipant, type Room } from "./room_model.ts";
@@ -106,6 +107,8 @@ export class Call {
   #remotes = new Map<string, Remote>();
   #mic: MediaStream | undefined;
   #sendTrack: MediaStreamTrack | undefined;
+  /** RNNoise on the microphone, when switched on; its track is sent. */
+  #filter: NoiseFilter | undefined;
   #sendStream = new MediaStream();
   #micMeter: LevelMeter | undefined;
   #context: AudioContext | undefined;
@@ -225,6 +228,7 @@ export class Call {
     if (this.#context?.state === "suspended") {
       this.#context.resume().catch(() => {});
     }
+    resumeNoiseFilter();
     for (const remote of this.#remotes.values()) {
       if (remote.element?.paused) remote.element.play().catch(() => {});
     }
@@ -629,14 +633,18 @@ export class Call {
       autoGainControl: audio.autoGainControl.peek(),
     });
     const [track] = mic.getAudioTracks();
-    // The meter hears the microphone itself; the others hear a clone that
-    // mute disables, so "you are muted" can still notice speech.
-    const sendTrack = track.clone();
+    // The meter hears the microphone itself; the others hear a clone (or
+    // the noise filter's output) that mute disables, so "you are muted" can
+    // still notice speech.
+    const filter = await this.#startFilter(track);
+    const sendTrack = filter?.track ?? track.clone();
     sendTrack.enabled = audio.sending.peek();
     const old = this.#mic;
     const oldSend = this.#sendTrack;
+    const oldFilter = this.#filter;
     this.#mic = mic;
     this.#sendTrack = sendTrack;
+    this.#filter = filter;
     for (const t of this.#sendStream.getTracks()) {
       this.#sendStream.removeTrack(t);
     }
@@ -648,6 +656,7 @@ export class Call {
       : undefined;
     old?.getTracks().forEach((t) => t.stop());
     oldSend?.stop();
+    oldFilter?.close();
     track.onended = () => {
       // Unplugged: reopen the default microphone, if that exists.
       if (this.#mic === mic) {
@@ -656,6 +665,31 @@ export class Call {
       }
     };
     audio.micLive.value = true;
+  }
+
+  /**
+   * RNNoise on `track` when the user wants it; without it (switched off, or
+   * it cannot load here) the microphone is sent unfiltered and the state
+   * says which.
+   */
+  async #startFilter(
+    track: MediaStreamTrack,
+  ): Promise<NoiseFilter | undefined> {
+    const state = this.#audio.noiseFilterState;
+    if (!this.#audio.noiseFilter.peek()) {
+      state.value = "off";
+      return undefined;
+    }
+    state.value = "loading";
+    try {
+      const filter = await NoiseFilter.create(track);
+      state.value = "on";
+      return filter;
+    } catch (error) {
+      console.warn("parley: the noise filter could not start", error);
+      state.value = "failed";
+      return undefined;
+    }
   }
 
   #reopenMic(): void {
@@ -670,8 +704,10 @@ export class Call {
     this.#micMeter = undefined;
     this.#mic?.getTracks().forEach((t) => t.stop());
     this.#sendTrack?.stop();
+    this.#filter?.close();
     this.#mic = undefined;
     this.#sendTrack = undefined;
+    this.#filter = undefined;
     this.#audio.micLive.value = false;
     this.#audio.localLevel.value = 0;
   }
@@ -705,6 +741,7 @@ export class Call {
           audio.echoCancellation.value,
           audio.noiseSuppression.value,
           audio.autoGainControl.value,
+          audio.noiseFilter.value,
         ];
         if (first) {
           first = false;

@@ -1,6 +1,6 @@
 /**
  * Preferences remembered across visits in `localStorage` (display name,
- * audio processing, devices, private mode), read defensively: storage may be
+ * audio processing and the noise filter, devices, private mode), read defensively: storage may be
  * unavailable or hold garbage.
  *
  * @module
@@ -14,6 +14,8 @@ export interface Prefs {
   echoCancellation: boolean;
   noiseSuppression: boolean;
   autoGainControl: boolean;
+  /** RNNoise on the microphone (opt-in; see `noise_filter.ts`). */
+  noiseFilter: boolean;
   pushToTalk: boolean;
   privateMode: boolean;
   micId: string;
@@ -26,6 +28,7 @@ export const DEFAULT_PREFS: Readonly<Prefs> = {
   echoCancellation: true,
   noiseSuppression: true,
   autoGainControl: true,
+  noiseFilter: false,
   pushToTalk: false,
   privateMode: false,
   micId: "",

@@ -21,3 +21,15 @@ Deno.test("parsePrefs() keeps well-typed fields and drops the rest", () => {
   assert.equal(prefs.privateMode, false);
   assert.equal("extra" in prefs, false);
 });
+
+Deno.test("parsePrefs() keeps the noise filter off unless it was switched on", () => {
+  assert.equal(DEFAULT_PREFS.noiseFilter, false);
+  assert.equal(
+    parsePrefs(JSON.stringify({ noiseFilter: true })).noiseFilter,
+    true,
+  );
+  assert.equal(
+    parsePrefs(JSON.stringify({ noiseFilter: "on" })).noiseFilter,
+    false,
+  );
+});

@@ -40,6 +40,8 @@ export function SettingsPanel({ audio }: { audio: Audio }) {
         <Check label="Echo cancellation" value={audio.echoCancellation} />
         <Check label="Noise suppression" value={audio.noiseSuppression} />
         <Check label="Auto gain control" value={audio.autoGainControl} />
+        <Check label="Noise filter (RNNoise)" value={audio.noiseFilter} />
+        <NoiseFilterNote audio={audio} />
       </fieldset>
       <fieldset>
         <legend>Talking</legend>
@@ -55,6 +57,25 @@ export function SettingsPanel({ audio }: { audio: Audio }) {
         </p>
       </fieldset>
     </div>
+  );
+}
+
+const FILTER_NOTES = {
+  off:
+    "The noise filter removes steady noise (fans, traffic, keyboards) with a small neural network in this browser, beyond the browser's own noise suppression. It loads about 200 KB when switched on.",
+  loading: "Loading the noise filter…",
+  on: "The noise filter is on: the others hear your voice without the noise.",
+  failed:
+    "The noise filter could not start in this browser; your microphone is sent without it.",
+} as const;
+
+/** What the noise filter is doing, in words. */
+function NoiseFilterNote({ audio }: { audio: Audio }) {
+  const state = audio.noiseFilterState.value;
+  return (
+    <p class="hint" role={state === "failed" ? "alert" : undefined}>
+      {FILTER_NOTES[state]}
+    </p>
   );
 }
 

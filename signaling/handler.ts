@@ -72,11 +72,13 @@ const ROOM_PAGE = new URLPattern({ pathname: "/r/:room([A-Za-z0-9_-]{1,64})" });
 
 /**
  * Security headers for pages. The CSP allows only the page's own scripts,
- * styles and socket; room IDs are bearer secrets, so no referrer leaves.
+ * styles and socket, and compiling WebAssembly (`'wasm-unsafe-eval'`, for
+ * the opt-in noise filter; it allows no `eval` of script); room IDs are
+ * bearer secrets, so no referrer leaves.
  */
 const PAGE_HEADERS = {
   "content-security-policy":
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
   "permissions-policy": "microphone=(self), camera=(), geolocation=()",

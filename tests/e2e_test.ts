@@ -251,3 +251,8 @@ Deno.test("client bundle stays under 40 KB gzipped", async () => {
   );
   assert.ok(gzipped.byteLength < 40 * 1024);
 });
+scenarioTest(
+  "client's opt-in RNNoise filter loads only when switched on, removes background noise for the listener, and stops when switched off",
+  "noise-filter",
+  2,
+);

@@ -26,6 +26,7 @@ import {
   inSettings,
   joinCall,
   listedPeers,
+  loudnessOver,
   muteSilences,
   processingOff,
   receivesAudioFromAll,
@@ -1085,6 +1086,105 @@ const a11y: Scenario = {
   },
 };
 
+/** Names of the noise filter's files `page` has fetched so far. */
+function noiseFilterFetches(page: TestPage): Promise<string[]> {
+  return page.evaluate(() =>
+    performance.getEntriesByType("resource")
+      .map((e) => new URL(e.name).pathname)
+      .filter((path) => path.startsWith("/rnnoise"))
+  );
+}
+
+/** Switches Ada's noise filter on or off and waits until it says so. */
+async function setNoiseFilter(page: TestPage, on: boolean): Promise<void> {
+  await inSettings(page, async () => {
+    await page.setChecked("Noise filter (RNNoise)", on);
+    const words = on ? "The noise filter is on" : "removes steady noise";
+    await eventually(
+      () =>
+        page.evaluate(
+          (words) => document.body.textContent?.includes(words),
+          words,
+        ),
+      `${page.label}: the noise filter to say "${words}"`,
+      { timeoutMs: 15_000 },
+    );
+  });
+}
+
+/**
+ * The opt-in RNNoise filter: nothing of it loads until it is switched on;
+ * on, it sits between the microphone and the peers (background noise all
+ * but vanishes for the listener while packets keep flowing); off again, the
+ * noise comes back.
+ */
+const noiseFilter: Scenario = {
+  async run(context) {
+    await using stack = new AsyncDisposableStack();
+    // Ada's microphone hears only a fan: pink noise, which RNNoise exists
+    // to remove (a steady sine passes it, as a voiced sound would).
+    const noise = join(context.tmp, "mic-pink-noise.wav");
+    const sox = await new Deno.Command("sox", {
+      args: ["-n", "-r", "48000", "-c", "1", "-b", "16", noise, "synth", "4"]
+        .concat(["pinknoise", "gain", "-12"]),
+      stderr: "inherit",
+    }).output();
+    assert(sox.success, "sox could not write the pink noise");
+    const adaBrowser = stack.use(
+      await launchBrowser("ada", noise, context.tmp),
+    );
+    context.watch(adaBrowser.page);
+    const ada: Joined = { ...ADA, browser: adaBrowser, page: adaBrowser.page };
+    const [grace] = await launchAll(context, stack, [GRACE]);
+    const people = [ada, grace];
+    await joinAll(context, people);
+    for (const p of people) await receivesAudioFromAll(p.page, 1);
+    await hearsTone(ada.page, await selfId(grace.page), GRACE.hz);
+    for (const p of people) await processingOff(p.page);
+    await delay(1_500);
+
+    assert(
+      (await noiseFilterFetches(ada.page)).length === 0,
+      "the noise filter's files were fetched before it was switched on",
+    );
+    context.pass("a call without the noise filter fetches none of its files");
+
+    const raw = await loudnessOver(grace.page, 2_000);
+    await setNoiseFilter(ada.page, true);
+    const fetched = await noiseFilterFetches(ada.page);
+    assert(
+      // A worklet's module leaves no resource timing entry; the WebAssembly
+      // fetch does.
+      fetched.some((f) => f.endsWith(".wasm")),
+      `switched on, Ada fetched ${fetched}`,
+    );
+    await delay(1_500);
+    const filtered = await loudnessOver(grace.page, 2_000);
+    await receivesAudioFromAll(grace.page, 1);
+    await setNoiseFilter(ada.page, false);
+    await delay(1_500);
+    const back = await loudnessOver(grace.page, 2_000);
+    context.metrics["Grace hears Ada's noise (energy): raw, filtered, back"] =
+      JSON.stringify({ raw, filtered, back });
+    assert(raw > 0, "Grace heard nothing from Ada before the filter");
+    assert(
+      filtered < raw * 0.1,
+      `the filter let Ada's noise through: ${filtered} of ${raw}`,
+    );
+    assert(
+      back > raw * 0.3,
+      `Ada's noise did not come back with the filter off: ${back} of ${raw}`,
+    );
+    context.pass(
+      `switched on, RNNoise loads (${
+        fetched.join(", ")
+      }) and takes out Ada's background noise for Grace (energy ${
+        (filtered / raw * 100).toFixed(1)
+      }% of unfiltered) while packets keep flowing; switched off, the noise comes back`,
+    );
+  },
+};
+
 /** Every scenario by the name `tests/e2e_test.ts` runs it with. */
 export const SCENARIOS: Record<string, Scenario> = {
   "mesh": mesh,
@@ -1103,4 +1203,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   "firefox-mesh": meshOf([ADA, FOX, LIN]),
   "firefox-restart": restart(FOX, GRACE),
   "firefox-relay": relay(ADA, FOX),
+  "noise-filter": noiseFilter,
 };
