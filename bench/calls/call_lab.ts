@@ -37,6 +37,7 @@ import {
   watchFirstPacket,
 } from "./page_probes.ts";
 import { makeClickTrain, makeSpeech, readWav, writeWav } from "./signals.ts";
+import { addNoise, speechToFloorDb } from "./noise.ts";
 import { type ConditionFigures, windowFigures } from "./figures.ts";
 import type { RunFigures } from "./report.ts";
 import {
@@ -100,10 +101,11 @@ async function openLabBrowser(
   tmp: string,
   tuning: boolean,
   extraScript = "",
+  prefs: Record<string, boolean> = {},
 ): Promise<TestBrowser> {
   const browser = await launchChromium(label, wav, tmp);
   await browser.page.context().addInitScript({
-    content: probeScript({ tuning }) + extraScript,
+    content: probeScript({ tuning, prefs }) + extraScript,
   });
   if (extraScript) await allowBlobWorklets(browser.page);
   return browser;
@@ -384,12 +386,13 @@ function recordBoth(
   }
 }
 
+/** The parts of the matrix `bench` runs unless `CALLS_PHASES` says. */
+const PHASES = "quality,latency,noise";
+
 async function benchCalls(tmp: string, server: SpawnedServer): Promise<void> {
   const windowMs = num("CALLS_WINDOW_SEC", 12) * 1000;
   const settleMs = num("CALLS_SETTLE_SEC", 6) * 1000;
-  const phases = (Deno.env.get("CALLS_PHASES") ?? "quality,latency").split(
-    ",",
-  );
+  const phases = (Deno.env.get("CALLS_PHASES") ?? PHASES).split(",");
   const speech = await makeSpeech(tmp);
   const clicks = await makeClickTrain(tmp);
   await using lab = await ImpairmentLab.start({ dir: tmp, seed: 12 });
@@ -535,6 +538,10 @@ async function benchCalls(tmp: string, server: SpawnedServer): Promise<void> {
     await lab.set({});
   }
 
+  // Phase 3: speech in pink noise; the noise filter against the browser's
+  // own noise suppression and against nothing, on a clean network.
+  if (phases.includes("noise")) await benchNoise(tmp, speech, origin, script);
+
   // Intelligibility, scored with the browsers closed (it takes CPU).
   if (recordings.length) {
     const reference = readWav(await Deno.readFile(speech));
@@ -552,6 +559,98 @@ async function benchCalls(tmp: string, server: SpawnedServer): Promise<void> {
     }
     pass(`scored ${recordings.length} recordings with STOI`);
   }
+}
+
+/** The SNR of the noisy microphone (dB, pink noise under active speech). */
+export const NOISE_SNR_DB = 5;
+
+/** How each call of the noise phase treats its microphones. */
+const NOISE_VARIANTS: { name: string; prefs: Record<string, boolean> }[] = [
+  { name: "rnnoise", prefs: { noiseFilter: true } },
+  { name: "browser-ns", prefs: { noiseSuppression: true } },
+  { name: "none", prefs: {} },
+];
+
+/**
+ * Three calls at once whose microphones all say the lab's sentence in pink
+ * noise at {@linkcode NOISE_SNR_DB}: one with Parley's noise filter, one
+ * with the browser's noise suppression, one with neither. What `a` of each
+ * receives is recorded and scored against the clean sentence (STOI) and by
+ * its speech-to-floor ratio; the noisy input itself is scored the same way
+ * as the baseline. Figures go into `result.metrics` as `noise_<variant>_*`.
+ */
+async function benchNoise(
+  tmp: string,
+  speech: string,
+  origin: string,
+  script: string,
+): Promise<void> {
+  const clean = readWav(await Deno.readFile(speech));
+  const noisy = addNoise(clean.x, clean.rate, NOISE_SNR_DB);
+  const noisyPath = join(tmp, "speech-noisy.wav");
+  await Deno.writeFile(noisyPath, writeWav(noisy, clean.rate));
+  const windowMs = num("CALLS_WINDOW_SEC", 12) * 1000;
+  const settleMs = num("CALLS_SETTLE_SEC", 6) * 1000;
+  const recordings: Recording[] = [];
+  {
+    await using stack = new AsyncDisposableStack();
+    const pairs: Pair[] = [];
+    for (const v of NOISE_VARIANTS) {
+      const open = (side: string) =>
+        openLabBrowser(`${v.name}-${side}`, noisyPath, tmp, true, script, {
+          ...v.prefs,
+        });
+      const a = stack.use(await open("a"));
+      const b = stack.use(await open("b"));
+      pairs.push(await connectPair(v.name, a, b, origin));
+    }
+    // The filter is on where it was asked for: its WebAssembly was fetched.
+    for (const pair of pairs) {
+      const fetched = await pair.b.page.evaluate(() =>
+        performance.getEntriesByType("resource")
+          .some((e) => new URL(e.name).pathname.endsWith(".wasm"))
+      );
+      assert(
+        fetched === (pair.name === "rnnoise"),
+        `${pair.name}: noise filter code fetched: ${fetched}`,
+      );
+    }
+    for (const pair of pairs) await startRecorder(pair.a.page);
+    await delay(settleMs);
+    const figures = await measureWindow(pairs, windowMs, {
+      condition: "noisy",
+      into: recordings,
+    });
+    for (const [variant, f] of figures) {
+      result.metrics[`noise_${variant}_concealedPercent`] =
+        f[0].concealedPercent ?? NaN;
+    }
+  }
+  const score = (name: string, x: ArrayLike<number>, rate: number) => {
+    result.metrics[`noise_${name}_stoi`] = receivedStoi(
+      clean.x,
+      clean.rate,
+      x,
+      rate,
+    );
+    result.metrics[`noise_${name}_floorDb`] = speechToFloorDb(x, rate);
+  };
+  score("clean", clean.x, clean.rate);
+  score("input", noisy, clean.rate);
+  await Deno.mkdir(artifacts, { recursive: true });
+  await Deno.copyFile(noisyPath, join(artifacts, "calls-speech-noisy.wav"));
+  for (const r of recordings) {
+    score(r.variant, r.samples, r.rate);
+    await Deno.writeFile(
+      join(artifacts, `calls-noise-${r.variant}.wav`),
+      writeWav(r.samples, r.rate),
+    );
+  }
+  pass(
+    `noisy speech (${NOISE_SNR_DB} dB SNR) through ${
+      NOISE_VARIANTS.map((v) => v.name).join(", ")
+    }: scored ${recordings.length} recordings`,
+  );
 }
 
 function latencySummary(ms: number[]): ConditionFigures {

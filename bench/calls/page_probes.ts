@@ -10,7 +10,9 @@
 import type { Page } from "playwright-core";
 
 /** Counts ICE restarts and credential generations; sets lab preferences. */
-export function probeScript(options: { tuning: boolean }): string {
+export function probeScript(
+  options: { tuning: boolean; prefs?: Record<string, boolean> },
+): string {
   return `(() => {
   const P = RTCPeerConnection.prototype;
   const restartIce = P.restartIce;
@@ -41,10 +43,16 @@ export function probeScript(options: { tuning: boolean }): string {
   };
   try {
     if (location.protocol.startsWith("http")) {
-      // Processing off: the lab compares networks, not noise suppressors.
-      localStorage.setItem("parley.prefs", JSON.stringify({
-        echoCancellation: false, noiseSuppression: false, autoGainControl: false,
-      }));
+      // Processing off: the lab compares networks, not noise suppressors
+      // (unless a measurement of the noise filter asks otherwise).
+      localStorage.setItem("parley.prefs", JSON.stringify(${
+    JSON.stringify({
+      echoCancellation: false,
+      noiseSuppression: false,
+      autoGainControl: false,
+      ...options.prefs,
+    })
+  }));
       localStorage.setItem("parley.audio-tuning", ${
     JSON.stringify(options.tuning ? "on" : "off")
   });
