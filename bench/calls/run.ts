@@ -259,8 +259,7 @@ const DOC_TAIL = `## What the figures decided
   the "Noisy speech" table shows what it does to a fan-like noise. It is
   opt-in because it costs CPU in the audio thread of a page that may be
   one of many on a weak phone, adds about 10 ms of delay (it works on 10 ms
-  frames), and may clip the
-  onset of quiet words; the browser's own noise suppression stays on by
+  frames), and may clip the onset of quiet words; the browser's own noise suppression stays on by
   default. Its code (a 65 KB worklet and a 150 KB WebAssembly build, SIMD
   where the engine validates it) is fetched only when it is switched on,
   so the main bundle does not grow.
