@@ -1,6 +1,6 @@
 /**
  * Parley's audio codec policy, chosen from the impairment lab's figures
- * (`docs/call-quality.md`): adaptive RED (RFC 2198, `audio/red`). Under
+ * (`docs/call-quality.md`): adaptive RED and DTX (RFC 2198, `audio/red`). Under
  * random loss RED sends each 20 ms frame twice, in consecutive packets, so a
  * single lost packet costs nothing (Opus in-band FEC, the browsers' default
  * and kept, only carries a coarse copy); Chromium offers RED but never picks
@@ -9,6 +9,9 @@
  * buffer waits longer). So each side asks for RED (puts it first in its own
  * descriptions, which is what the other side sends) only while it measures
  * loss on what it receives: {@linkcode RedSwitch} decides, with hysteresis.
+ *
+ * And each side sends Opus with DTX (discontinuous transmission, see
+ * {@linkcode withDtx}): silence costs a mesh almost nothing.
  *
  * Feature-detected: where `setCodecPreferences` or `audio/red` is missing
  * (older Firefox, Safari) nothing changes and the call uses plain Opus. The
@@ -190,4 +193,28 @@ export function tuneAudioTransceiver(
     console.warn("parley: setCodecPreferences failed", error);
     return false;
   }
+}
+
+/**
+ * `sdp` (a description from the other side) with `usedtx=1` on every Opus
+ * format, so this side sends Opus with discontinuous transmission: while
+ * the microphone hears silence, one small comfort-noise frame every 400 ms
+ * instead of 50 packets a second. Measured in Chromium 156 for a person who
+ * speaks 37% of the time: 11.5 instead of 28.2 kbit/s of payload and 21
+ * instead of 50 packets a second, to every peer of the mesh
+ * (`docs/call-quality.md`). Applied to the remote description because that
+ * is what configures our encoder; the other side decides for itself.
+ * Formats that already say `usedtx` keep their value.
+ */
+export function withDtx(sdp: string): string {
+  const opus = new Set(
+    [...sdp.matchAll(/^a=rtpmap:(\d+) opus\/48000/gim)].map((m) => m[1]),
+  );
+  return sdp.replace(
+    /^a=fmtp:(\d+) ([^\r\n]*)/gm,
+    (line, pt: string, params: string) =>
+      opus.has(pt) && !/(^|;)\s*usedtx=/.test(params)
+        ? `a=fmtp:${pt} ${params};usedtx=1`
+        : line,
+  );
 }

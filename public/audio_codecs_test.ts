@@ -8,6 +8,7 @@ import {
   RED_OFF_AFTER_MS,
   RedSwitch,
   supportsRed,
+  withDtx,
 } from "./audio_codecs.ts";
 import { FakeClock } from "../testing/wait.ts";
 
@@ -154,4 +155,36 @@ Deno.test("RedSwitch keeps RED when the network's loss grows later", () => {
   feed(red, clock, [5, 5]);
   assert.equal(feed(red, clock, Array(15).fill(10)), true);
   assert.equal(feed(red, clock, Array(20).fill(20)), true);
+});
+
+const OFFER = [
+  "v=0",
+  "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9",
+  "a=rtpmap:111 opus/48000/2",
+  "a=fmtp:111 minptime=10;useinbandfec=1",
+  "a=rtpmap:63 red/48000/2",
+  "a=fmtp:63 111/111",
+  "a=rtpmap:9 G722/8000",
+  "",
+].join("\r\n");
+
+Deno.test("withDtx() asks for DTX on Opus only", () => {
+  const out = withDtx(OFFER);
+  assert.match(out, /a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1\r\n/);
+  assert.match(out, /a=fmtp:63 111\/111\r\n/);
+  assert.equal(out.replace(";usedtx=1", ""), OFFER);
+});
+
+Deno.test("withDtx() keeps a usedtx the other side already chose", () => {
+  const off = OFFER.replace("useinbandfec=1", "useinbandfec=1;usedtx=0");
+  assert.equal(withDtx(off), off);
+  assert.equal(withDtx(withDtx(OFFER)), withDtx(OFFER));
+});
+
+Deno.test("withDtx() finds Opus by its rtpmap under any payload type", () => {
+  const sdp = "a=rtpmap:96 OPUS/48000/2\na=fmtp:96 useinbandfec=1\n";
+  assert.equal(
+    withDtx(sdp),
+    "a=rtpmap:96 OPUS/48000/2\na=fmtp:96 useinbandfec=1;usedtx=1\n",
+  );
 });

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { RedSwitch, tuneAudioTransceiver } from "./audio_codecs.ts";
+import { RedSwitch, tuneAudioTransceiver, withDtx } from "./audio_codecs.ts";
 import { IceRestartPolicy, iceUfrag } from "./ice_restart.ts";
 import { isOfferCollision, type SignalData } from "./negotiation.ts";
 
@@ -37,7 +37,10 @@ export interface PeerLinkOptions {
   /** Whether this side creates the first offer. */
   initiator: boolean;
   config: RTCConfiguration;
-  /** Whether to ask for RED under loss (see `audio_codecs.ts`). @default true */
+  /**
+   * Whether to ask for RED under loss and send with DTX (see
+   * `audio_codecs.ts`). @default true
+   */
   tuneAudio?: boolean;
   /** The track to send (added before the first offer or answer). */
   track: MediaStreamTrack;
@@ -137,7 +140,11 @@ export class PeerLink {
       }
       try {
         // A polite peer's colliding offer is rolled back implicitly.
-        await pc.setRemoteDescription(description);
+        await pc.setRemoteDescription(
+          this.#options.tuneAudio === false
+            ? description
+            : { type: description.type, sdp: withDtx(description.sdp ?? "") },
+        );
         if (this.#closed) return true;
         for (const candidate of this.#pending.splice(0)) {
           await this.#addCandidate(candidate);

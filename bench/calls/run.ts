@@ -30,7 +30,17 @@ const LAB = fileURLToPath(new URL("./call_lab.ts", import.meta.url));
 /** One run's bound; the namespace's PID 1 takes everything with it. */
 const RUN_TIMEOUT_MS = 25 * 60_000;
 
+/** The 1-minute load average, or NaN where /proc is missing. */
+function loadAverage(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return NaN;
+  }
+}
+
 async function runOnce(): Promise<LabResult> {
+  const loadBefore = loadAverage();
   if (Deno.uid() !== 0) throw new Error("bench:calls needs root (unshare)");
   const child = new Deno.Command("unshare", {
     args: [
@@ -62,6 +72,8 @@ async function runOnce(): Promise<LabResult> {
     .find((l) => l.startsWith("RESULT "));
   if (!line) throw new Error(`the lab reported nothing (exit ${output.code})`);
   const result = JSON.parse(line.slice("RESULT ".length)) as LabResult;
+  result.metrics.loadAverage =
+    `${loadBefore} at the start, ${loadAverage()} at the end`;
   if (!result.ok) {
     // Keep what was measured; the document says the run failed.
     console.error(
@@ -92,7 +104,9 @@ export function renderDoc(
 ## Figures
 ${failed}
 Measured ${meta.date} on ${meta.cpu} (2 cores shared with other engineers'
-browser tests: noisy), ${meta.chromium}; ${runs.length} run(s) of the matrix,
+browser tests: noisy; 1-minute load average ${
+    runs.map((r) => r.metrics.loadAverage ?? "not recorded").join("; ")
+  }), ${meta.chromium}; ${runs.length} run(s) of the matrix,
 ${meta.windowSec} s steady window per condition. Each cell is the range over
 both directions of the call and every run (one value when they agree).
 Codec received at the end of each window (tuned / defaults): ${
