@@ -36,7 +36,13 @@ import {
   stateLog,
   watchFirstPacket,
 } from "./page_probes.ts";
-import { makeClickTrain, makeSpeech, readWav, writeWav } from "./signals.ts";
+import {
+  makeClickTrain,
+  makeQuietTalk,
+  makeSpeech,
+  readWav,
+  writeWav,
+} from "./signals.ts";
 import { addNoise, speechToFloorDb } from "./noise.ts";
 import { type ConditionFigures, windowFigures } from "./figures.ts";
 import type { RunFigures } from "./report.ts";
@@ -387,7 +393,7 @@ function recordBoth(
 }
 
 /** The parts of the matrix `bench` runs unless `CALLS_PHASES` says. */
-const PHASES = "quality,latency,noise";
+const PHASES = "quality,latency,noise,talk";
 
 async function benchCalls(tmp: string, server: SpawnedServer): Promise<void> {
   const windowMs = num("CALLS_WINDOW_SEC", 12) * 1000;
@@ -542,6 +548,9 @@ async function benchCalls(tmp: string, server: SpawnedServer): Promise<void> {
   // own noise suppression and against nothing, on a clean network.
   if (phases.includes("noise")) await benchNoise(tmp, speech, origin, script);
 
+  // Phase 4: a person who speaks a third of the time; what DTX saves.
+  if (phases.includes("talk")) await benchTalk(tmp, speech, origin);
+
   // Intelligibility, scored with the browsers closed (it takes CPU).
   if (recordings.length) {
     const reference = readWav(await Deno.readFile(speech));
@@ -651,6 +660,52 @@ async function benchNoise(
       NOISE_VARIANTS.map((v) => v.name).join(", ")
     }: scored ${recordings.length} recordings`,
   );
+}
+
+/**
+ * Two calls at once, tuned (DTX) and browser defaults, whose microphones
+ * say the sentence and then hear a quiet room for 20 s, looped; over one
+ * whole loop: what each side sends (RTP payload kbit/s, packets/s) and what
+ * the other conceals. Figures go into `result.metrics` as `talk_<variant>_*`.
+ */
+async function benchTalk(
+  tmp: string,
+  speech: string,
+  origin: string,
+): Promise<void> {
+  const wav = await makeQuietTalk(tmp, speech);
+  const loopMs = Math.round(readWavSeconds(await Deno.readFile(wav)) * 1000);
+  await using t1 = await openLabBrowser("talk-a", wav, tmp, true);
+  await using t2 = await openLabBrowser("talk-b", wav, tmp, true);
+  await using d1 = await openLabBrowser("dtalk-a", wav, tmp, false);
+  await using d2 = await openLabBrowser("dtalk-b", wav, tmp, false);
+  const pairs = [
+    await connectPair("tuned", t1, t2, origin),
+    await connectPair("defaults", d1, d2, origin),
+  ];
+  const browsers = pairs.flatMap((p) => [p.a, p.b]);
+  const before = await Promise.all(browsers.map(counters));
+  await delay(loopMs);
+  const after = await Promise.all(browsers.map(counters));
+  for (const [i, pair] of pairs.entries()) {
+    const [x, y] = [2 * i, 2 * i + 1];
+    for (const [side, j] of [["a", x], ["b", y]] as const) {
+      const seconds = (after[j].at - before[j].at) / 1000;
+      const f = windowFigures(before[j], after[j]);
+      result.metrics[`talk_${pair.name}_${side}_sendKbps`] = f.sendKbps ?? NaN;
+      result.metrics[`talk_${pair.name}_${side}_packetsPerSec`] =
+        (after[j].packetsSent - before[j].packetsSent) / seconds;
+      result.metrics[`talk_${pair.name}_${side}_concealedPercent`] =
+        f.concealedPercent ?? NaN;
+    }
+  }
+  pass(`a quiet talker (${loopMs} ms loop), tuned (DTX) and defaults`);
+}
+
+/** Length of a 16-bit mono WAV in seconds. */
+function readWavSeconds(bytes: Uint8Array): number {
+  const { x, rate } = readWav(bytes);
+  return x.length / rate;
 }
 
 function latencySummary(ms: number[]): ConditionFigures {

@@ -125,11 +125,44 @@ ${eventsTable(figures)}
 
 ${targetsTable(figures)}
 
+### A quiet talker: DTX
+
+${talkTable(runs)}
+
 ### Noisy speech: the noise filter
 
 ${noiseTable(runs)}
 
 ${DOC_TAIL}`;
+}
+
+/** The talk phase's figures (`talk_<variant>_<side>_<figure>` metrics). */
+export function talkTable(runs: LabResult[]): string {
+  if (!runs.some((r) => "talk_tuned_a_sendKbps" in r.metrics)) {
+    return "Not measured in this run (`CALLS_PHASES` without `talk`).";
+  }
+  const range = (variant: string, figure: string, digits: number) => {
+    const values = runs.flatMap((r) =>
+      ["a", "b"].map((side) => r.metrics[`talk_${variant}_${side}_${figure}`])
+    ).filter((v) => typeof v === "number" && Number.isFinite(v)) as number[];
+    if (values.length === 0) return "–";
+    const lo = Math.min(...values).toFixed(digits);
+    const hi = Math.max(...values).toFixed(digits);
+    return lo === hi ? lo : `${lo}–${hi}`;
+  };
+  return [
+    "| Speech 37% of the time, a quiet room the rest | tuned (DTX) | defaults |",
+    "|---|---|---|",
+    ...[
+      ["sent, RTP payload (kbit/s)", "sendKbps", 1],
+      ["packets sent per second", "packetsPerSec", 1],
+      ["concealed % at the other side", "concealedPercent", 2],
+    ].map(([label, figure, digits]) =>
+      `| ${label} | ${range("tuned", figure as string, digits as number)} | ${
+        range("defaults", figure as string, digits as number)
+      } |`
+    ),
+  ].join("\n");
 }
 
 /** The noise phase's figures (`noise_<variant>_<figure>` metrics). */
