@@ -151,7 +151,7 @@ export function talkTable(runs: LabResult[]): string {
     return lo === hi ? lo : `${lo}–${hi}`;
   };
   return [
-    "| Speech 37% of the time, a quiet room the rest | tuned (DTX) | defaults |",
+    "| The sentence, then 20 s of a quiet room, looped | tuned (DTX) | defaults |",
     "|---|---|---|",
     ...[
       ["sent, RTP payload (kbit/s)", "sendKbps", 1],
@@ -310,9 +310,14 @@ const DOC_TAIL = `## What the figures decided
   default. Its code (a 65 KB worklet and a 150 KB WebAssembly build, SIMD
   where the engine validates it) is fetched only when it is switched on,
   so the main bundle does not grow.
-- **DTX** stays off: not measured here (it would need its own method: the
-  concealment counters and the click detector both misread silence
-  suppression). **Bitrate**: no cap beyond Chromium's default (~30 kbit/s of
+- **DTX is on** in the tuned path (\`usedtx=1\`, \`withDtx\` in
+  \`public/audio_codecs.ts\`): the "quiet talker" table shows the upload it
+  saves for someone who listens more than they talk, which is everyone but
+  one in a mesh, on every one of their streams. Its costs show in the same
+  run: the latency rows measure a click train with silence between clicks,
+  so DTX is active there for the tuned calls and not for the defaults, and
+  the concealment columns count comfort noise the way the browser reports
+  it. **Bitrate**: no cap beyond Chromium's default (~30 kbit/s of
   payload for mono voice, the "sent" column at clean). **Mono**: Chromium
   sends mono from a mono microphone and Parley never asks for stereo.
 - **One ICE restart per outage** (\`public/ice_restart.ts\`): only the
@@ -361,7 +366,11 @@ const DOC_TAIL = `## What the figures decided
 `;
 
 const NOISE_METHOD =
-  `- **Noisy speech.** The lab's sentence with seeded pink noise added at
+  `- **A quiet talker (DTX).** Both calls' microphones say the sentence
+  and then hear 20 s of a quiet room (white noise at −60 dBFS), looped; over
+  one whole loop, each side's sent RTP payload and packets per second, and
+  what the other side conceals.
+- **Noisy speech.** The lab's sentence with seeded pink noise added at
   5 dB below its active speech level (\`bench/calls/noise.ts\`, in
   TypeScript; checked in \`noise_test.ts\`) is every microphone of three
   calls at once on the clean network: one with Parley's noise filter
