@@ -4,7 +4,7 @@
  * with the impairment lab of `bench/impair/` dropping 10% of UDP packets,
  * then all of them for 15 s. The scenario (`bench/calls/call_lab.ts test`)
  * checks functional facts only, never timings: plain Opus on a clean
- * network, RED negotiated both ways under loss where the browser can prefer
+ * network, sent with DTX, RED negotiated both ways under loss where the browser can prefer
  * it, audio still flowing under loss, audio back after the outage with
  * exactly one ICE restart.
  *
@@ -74,7 +74,7 @@ if (missing.length > 0 && !onCi) {
 
 Deno.test({
   name:
-    "client sends plain Opus on a clean network, asks for RED under 10% loss, keeps audio flowing, and recovers from a 15 s outage with one ICE restart",
+    "client sends plain Opus with DTX on a clean network, asks for RED under 10% loss, keeps audio flowing, and recovers from a 15 s outage with one ICE restart",
   ignore: missing.length > 0 && !onCi,
   async fn() {
     assert.deepEqual(missing, [], `missing prerequisites: ${missing}`);
@@ -124,7 +124,7 @@ Deno.test({
     console.log(
       `  recovery ${result.metrics.recoveryMs} ms after the network returned (a figure, not a check)`,
     );
-    assert.equal(result.checks.length, 6);
+    assert.equal(result.checks.length, 7);
     assert.equal(result.metrics.iceRestarts, 1);
     assert.equal(output.code, 0);
   },

@@ -8,7 +8,7 @@
  *
  * `test` makes one short call with Parley's tuned audio path at 10% loss,
  * then a 15 s outage, and checks functional facts only: plain Opus on a
- * clean network, RED negotiated both ways under loss where the browser can
+ * clean network (sent with DTX), RED negotiated both ways under loss where the browser can
  * prefer it, audio still flowing under loss, audio back after the outage
  * with exactly one ICE restart. `bench` runs the matrix of
  * `docs/call-quality.md`: two calls at once, one tuned and one with browser
@@ -202,6 +202,14 @@ async function testCall(tmp: string, server: SpawnedServer): Promise<void> {
       `not plain Opus on a clean network: ${clean}`,
     );
     pass("plain Opus both ways on a clean network");
+    const fmtp = (await Promise.all([ada, grace].map(counters))).map((c) =>
+      c.outOpusFmtp
+    );
+    assert(
+      fmtp.every((f) => /(^|;)usedtx=1(;|$)/.test(f.trim())),
+      `the tuned path does not send with DTX: ${fmtp}`,
+    );
+    pass(`both sides send Opus with DTX (${fmtp[0]})`);
 
     await lab.set({ loss: 0.1 });
     const before = await Promise.all([ada, grace].map(counters));

@@ -82,6 +82,8 @@ export interface CallCounters {
    */
   inCodec: string;
   outCodec: string;
+  /** Opus parameters of the applied remote description (what we send). */
+  outOpusFmtp: string;
   rttMs: number;
   /** Local UDP port of the selected candidate pair. */
   localPort: number;
@@ -121,6 +123,12 @@ export function readCounters(page: Page): Promise<CallCounters[]> {
           .exec(sdp ?? "");
         return map ? `audio/${map[1].toLowerCase()}` : "";
       };
+      const opusFmtp = (sdp: string | undefined) => {
+        const pt = /^a=rtpmap:(\d+) opus\//im.exec(sdp ?? "")?.[1];
+        return pt
+          ? new RegExp(`^a=fmtp:${pt} (.*)$`, "m").exec(sdp ?? "")?.[1] ?? ""
+          : "";
+      };
       return {
         connectionState: pc.connectionState,
         packetsReceived: n(inbound.packetsReceived),
@@ -136,6 +144,7 @@ export function readCounters(page: Page): Promise<CallCounters[]> {
         packetsSent: n(outbound.packetsSent),
         inCodec: firstCodec(pc.currentLocalDescription?.sdp),
         outCodec: firstCodec(pc.currentRemoteDescription?.sdp),
+        outOpusFmtp: opusFmtp(pc.currentRemoteDescription?.sdp),
         rttMs: n(pair?.currentRoundTripTime) * 1000,
         localPort: n(byId.get(String(pair?.localCandidateId))?.port),
         iceGenerations: pc.__ufrags?.size ?? 0,
