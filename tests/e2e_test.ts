@@ -256,3 +256,9 @@ scenarioTest(
   "noise-filter",
   2,
 );
+scenarioTest(
+  "Firefox runs the opt-in noise filter and the far side keeps receiving its audio",
+  "firefox-noise-filter",
+  1,
+  { firefox: true },
+);

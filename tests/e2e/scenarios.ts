@@ -1185,6 +1185,33 @@ const noiseFilter: Scenario = {
   },
 };
 
+/**
+ * The noise filter in Firefox: it loads (AudioWorklet, WebAssembly under
+ * the page's CSP) and the far side keeps receiving audio through it.
+ */
+const firefoxNoiseFilter: Scenario = {
+  async run(context) {
+    await using stack = new AsyncDisposableStack();
+    const people = await launchAll(context, stack, [FOX, GRACE]);
+    const [fox, grace] = people;
+    await joinAll(context, people);
+    await everyoneHearsEveryone(context, people);
+    await setNoiseFilter(fox.page, true);
+    const fetched = await noiseFilterFetches(fox.page);
+    assert(
+      fetched.some((f) => f.endsWith(".wasm")),
+      `switched on, Fox fetched ${fetched}`,
+    );
+    await delay(1_500);
+    await receivesAudioFromAll(grace.page, 1);
+    context.pass(
+      `Firefox runs the noise filter (${
+        fetched.join(", ")
+      }) and Grace keeps receiving its audio`,
+    );
+  },
+};
+
 /** Every scenario by the name `tests/e2e_test.ts` runs it with. */
 export const SCENARIOS: Record<string, Scenario> = {
   "mesh": mesh,
@@ -1204,4 +1231,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   "firefox-restart": restart(FOX, GRACE),
   "firefox-relay": relay(ADA, FOX),
   "noise-filter": noiseFilter,
+  "firefox-noise-filter": firefoxNoiseFilter,
 };
