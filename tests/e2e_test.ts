@@ -195,6 +195,21 @@ scenarioTest(
   1,
 );
 scenarioTest(
+  "client: three browsers chat and raise hands peer to peer; a late joiner sees a raised hand; 500/501-character limit; no chat text in the server's log or database",
+  "chat",
+  6,
+);
+scenarioTest(
+  "client: two browsers show the same safety code (that of the negotiated fingerprints) and pass the automatic check with the link's secret",
+  "safety-code",
+  3,
+);
+scenarioTest(
+  "client: a man in the middle (a proxy diverting signals to a bridging page) makes the safety codes differ and the warning appear, at once with the link's secret",
+  "mitm",
+  3,
+);
+scenarioTest(
   "client without WebRTC shows its alert once, before and after Join",
   "no-webrtc",
   1,
