@@ -7,7 +7,7 @@ import {
   MAX_RAW_CHARS,
   parseChannelMessage,
 } from "./chat_model.ts";
-import { isSuspect, isVerified, TrustModel } from "./trust_model.ts";
+import { isSuspect, isVerified, TrustModel, trustOf } from "./trust_model.ts";
 
 const chat = (text: string) => JSON.stringify({ type: "chat", text, ts: 1 });
 
@@ -98,17 +98,17 @@ Deno.test("TrustModel resets the verdict when a peer's code changes", () => {
   const trust = new TrustModel();
   trust.setCode("p1", "111 111 111 111");
   trust.setVerdict("p1", "match");
-  assert.equal(isVerified(trust.of("p1")), true);
+  assert.equal(isVerified(trustOf(trust, "p1")), true);
   trust.setCode("p1", "111 111 111 111");
-  assert.equal(trust.of("p1").verdict, "match");
+  assert.equal(trustOf(trust, "p1").verdict, "match");
   trust.setCode("p1", "222 222 222 222");
-  assert.equal(trust.of("p1").verdict, "unchecked");
+  assert.equal(trustOf(trust, "p1").verdict, "unchecked");
   trust.setAuto("p1", "failed");
-  assert.equal(isSuspect(trust.of("p1")), true);
+  assert.equal(isSuspect(trustOf(trust, "p1")), true);
   assert.equal(trust.anySuspect.value, true);
   trust.setVerdict("p1", "match");
   // A failed automatic check is not undone by a click.
-  assert.equal(isVerified(trust.of("p1")), false);
+  assert.equal(isVerified(trustOf(trust, "p1")), false);
   trust.forget("p1");
-  assert.equal(trust.of("p1").code, "");
+  assert.equal(trustOf(trust, "p1").code, "");
 });

@@ -53,10 +53,6 @@ export const TrustModel = createModel(() => {
     verifying,
     /** Whether any connection is suspect (for a page-wide warning). */
     anySuspect: computed(() => [...peers.value.values()].some(isSuspect)),
-    /** The state of `peerId`'s connection. */
-    of(peerId: string): PeerTrust {
-      return peers.value.get(peerId) ?? EMPTY;
-    },
     /**
      * Records a connection's code. A new code (the peer reloaded, so it has
      * a new certificate) makes the user's old verdict void.
@@ -87,3 +83,11 @@ export const TrustModel = createModel(() => {
 
 /** An instance of {@linkcode TrustModel}. */
 export type Trust = InstanceType<typeof TrustModel>;
+
+/**
+ * The state of `peerId`'s connection; reads the signal, so a component that
+ * calls it re-renders on change (model methods run untracked).
+ */
+export function trustOf(trust: Trust, peerId: string): PeerTrust {
+  return trust.peers.value.get(peerId) ?? EMPTY;
+}

@@ -15,6 +15,7 @@ import {
   isSuspect,
   isVerified,
   type Trust,
+  trustOf,
 } from "./trust_model.ts";
 
 /** What the automatic check says, in words ("" when it is off). */
@@ -31,7 +32,7 @@ export const AUTO_TEXT: Record<AutoCheck, string> = {
 
 /** The trust chip for a tile's status line ("verified" or a warning). */
 export function TrustChip({ trust, peerId }: { trust: Trust; peerId: string }) {
-  const state = trust.of(peerId);
+  const state = trustOf(trust, peerId);
   if (isSuspect(state)) {
     return <span class="chip failed">may be intercepted</span>;
   }
@@ -43,7 +44,7 @@ export function TrustChip({ trust, peerId }: { trust: Trust; peerId: string }) {
 export function VerifyControls(
   { trust, peerId, name }: { trust: Trust; peerId: string; name: string },
 ) {
-  const state = trust.of(peerId);
+  const state = trustOf(trust, peerId);
   return (
     <>
       {isSuspect(state) && (
@@ -90,7 +91,7 @@ export function VerifyDialog({ trust, room }: { trust: Trust; room: Room }) {
   }
   const participant = isOpen ? findParticipant(room, peerId) : undefined;
   const name = displayName(participant?.name.value ?? "", peerId);
-  const state = trust.of(peerId);
+  const state = trustOf(trust, peerId);
   const auto = AUTO_TEXT[state.auto];
   return (
     <dialog

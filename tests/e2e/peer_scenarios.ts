@@ -355,10 +355,13 @@ const safety: Scenario = {
     );
 
     await ada.page.click("button", "Codes match");
-    await waitFor(ada.page, "status", "");
-    assert(
-      (await dialogText(ada.page, "Grace")).includes("codes match"),
-      "no confirmation after Codes match",
+    await eventually(
+      async () =>
+        (await dialogText(ada.page, "Grace")).includes(
+          "confirmed that the codes match",
+        ) ||
+        undefined,
+      "Ada's dialog to confirm Codes match",
     );
     await ada.page.click("button", "Close");
     assert(
@@ -597,6 +600,7 @@ const mitm: Scenario = {
 
     const adaCode = await readCode(ada.page, "Grace");
     const graceCode = await readCode(grace.page, "Ada");
+    await grace.page.click("button", "Close");
     context.metrics["codes"] = `${adaCode} / ${graceCode}`;
     assert(
       /^\d{3} \d{3} \d{3} \d{3}$/.test(adaCode) && adaCode !== graceCode,
