@@ -23,6 +23,7 @@ import {
   assert,
   has,
   joinCall,
+  receivesAudioFromAll,
   tileText,
   waitAlert,
   waitFor,
@@ -498,6 +499,11 @@ function malloryMain(wsUrl: string): Promise<boolean> {
     pc.onicecandidate = ({ candidate }) =>
       send(victim, as, { candidate: candidate ? candidate.toJSON() : null });
     pc.ontrack = ({ track }) => {
+      // Chromium feeds a remote track onwards only while something plays it.
+      const element = new Audio();
+      element.muted = true;
+      element.srcObject = new MediaStream([track]);
+      element.play().catch(() => {});
       const other = pcs.get(`${as}|${victim}`);
       const sender = other?.getTransceivers().find((t) =>
         t.receiver.track.kind === "audio"
@@ -594,8 +600,13 @@ const mitm: Scenario = {
       "Mallory's two connections to be up",
     );
     context.metrics["signals diverted"] = proxy.diverted();
+    for (const p of [ada, grace]) await receivesAudioFromAll(p.page, 1);
+    const note = `relayed-${crypto.randomUUID()}`;
+    await ada.page.fill("Message", note);
+    await ada.page.click("button", "Send");
+    await waitChat(grace.page, note);
     context.pass(
-      "through the proxy, Ada and Grace connect, each to Mallory's page instead of to each other",
+      "through the proxy, Ada and Grace connect, each to Mallory's page instead of to each other, and still hear each other and chat (Mallory relays)",
     );
 
     const adaCode = await readCode(ada.page, "Grace");
