@@ -126,6 +126,7 @@ export function CallPage(
         </button>
         <button
           type="button"
+          class="hand"
           aria-pressed={handRaised}
           onClick={() => channels.setHand(!handRaised)}
         >
