@@ -205,6 +205,12 @@ scenarioTest(
   3,
 );
 scenarioTest(
+  "Chromium and Firefox show the same safety code and pass the automatic check with the link's secret",
+  "firefox-safety-code",
+  3,
+  { firefox: true },
+);
+scenarioTest(
   "client: a man in the middle (a proxy diverting signals to a bridging page) makes the safety codes differ and the warning appear, at once with the link's secret",
   "mitm",
   3,

@@ -17,6 +17,7 @@
  */
 import { join } from "node:path";
 import { launchBrowser, makeTone, type TestBrowser } from "./browser.ts";
+import { launchFirefox } from "./firefox.ts";
 import type { TestPage } from "./page.ts";
 import {
   axeViolations,
@@ -64,19 +65,28 @@ async function launch(
   stack: AsyncDisposableStack,
   name: string,
   hz: number,
-  options: { axe?: boolean } = {},
+  options: { axe?: boolean; firefox?: boolean } = {},
 ): Promise<Person> {
   // axe-core only where a scenario runs it: 1.4 MB of script per page.
   const source = options.axe
     ? `\n${(axe as unknown as { source: string }).source}`
     : "";
+  const initScript = RECORD_CHANNELS + source;
   const browser = stack.use(
-    await launchBrowser(
-      name.toLowerCase(),
-      await makeTone(context.tmp, hz),
-      context.tmp,
-      { initScript: RECORD_CHANNELS + source },
-    ),
+    options.firefox
+      ? await launchFirefox(
+        name.toLowerCase(),
+        hz,
+        context.tmp,
+        await context.pulse(),
+        { initScript },
+      )
+      : await launchBrowser(
+        name.toLowerCase(),
+        await makeTone(context.tmp, hz),
+        context.tmp,
+        { initScript },
+      ),
   );
   context.watch(browser.page);
   return { name, hz, browser, page: browser.page };
@@ -343,69 +353,74 @@ const chat: Scenario = {
   },
 };
 
-/** Two honest browsers with the room secret: same code, checked. */
-const safety: Scenario = {
-  async run(context) {
-    await using stack = new AsyncDisposableStack();
-    const ada = await launch(context, stack, "Ada", 440);
-    const grace = await launch(context, stack, "Grace", 1000);
-    const origin = context.server.origin;
-    // Create room puts a fresh secret in the link's fragment.
-    await ada.page.goto(`${origin}/`);
-    await ada.page.click("button", "Create room");
-    const link = ada.page.url();
-    const secret = /#k=([\w-]+)$/.exec(link)?.[1] ?? "";
-    assert(secret.length >= 22, `Create room gave no secret: ${link}`);
-    await ada.page.fill("Your name (optional)", "Ada");
-    await ada.page.click("button", "Join");
-    await waitPhase(ada.page, "call");
-    await joinByLink(grace.page, link, "Grace");
-    await waitTile(ada.page, "Grace", "verified");
-    await waitTile(grace.page, "Ada", "verified");
-    context.pass(
-      "with the room link's secret, both tiles say verified (the automatic check passed)",
-    );
+/**
+ * Two honest browsers with the room secret: same code, checked. With
+ * `firefox`, the second is Firefox ESR.
+ */
+function safety(options: { firefox?: boolean } = {}): Scenario {
+  return {
+    async run(context) {
+      await using stack = new AsyncDisposableStack();
+      const ada = await launch(context, stack, "Ada", 440);
+      const grace = await launch(context, stack, "Grace", 1000, options);
+      const origin = context.server.origin;
+      // Create room puts a fresh secret in the link's fragment.
+      await ada.page.goto(`${origin}/`);
+      await ada.page.click("button", "Create room");
+      const link = ada.page.url();
+      const secret = /#k=([\w-]+)$/.exec(link)?.[1] ?? "";
+      assert(secret.length >= 22, `Create room gave no secret: ${link}`);
+      await ada.page.fill("Your name (optional)", "Ada");
+      await ada.page.click("button", "Join");
+      await waitPhase(ada.page, "call");
+      await joinByLink(grace.page, link, "Grace");
+      await waitTile(ada.page, "Grace", "verified");
+      await waitTile(grace.page, "Ada", "verified");
+      context.pass(
+        "with the room link's secret, both tiles say verified (the automatic check passed)",
+      );
 
-    const adaCode = await readCode(ada.page, "Grace");
-    const graceCode = await readCode(grace.page, "Ada");
-    assert(/^\d{3} \d{3} \d{3} \d{3}$/.test(adaCode), `odd code ${adaCode}`);
-    assert(adaCode === graceCode, `codes differ: ${adaCode} / ${graceCode}`);
-    const [prints] = await pageFingerprints(ada.page);
-    const expected = await safetyCode(prints.local, prints.remote);
-    assert(
-      expected === adaCode,
-      `code ${adaCode} is not that of the negotiated fingerprints (${expected})`,
-    );
-    context.metrics.code = adaCode;
-    assert(
-      (await dialogText(ada.page, "Grace")).includes("Checked automatically"),
-      "the dialog does not say the automatic check passed",
-    );
-    context.pass(
-      "Ada and Grace see the same 12-digit code, the one of the fingerprints DTLS negotiated",
-    );
+      const adaCode = await readCode(ada.page, "Grace");
+      const graceCode = await readCode(grace.page, "Ada");
+      assert(/^\d{3} \d{3} \d{3} \d{3}$/.test(adaCode), `odd code ${adaCode}`);
+      assert(adaCode === graceCode, `codes differ: ${adaCode} / ${graceCode}`);
+      const [prints] = await pageFingerprints(ada.page);
+      const expected = await safetyCode(prints.local, prints.remote);
+      assert(
+        expected === adaCode,
+        `code ${adaCode} is not that of the negotiated fingerprints (${expected})`,
+      );
+      context.metrics.code = adaCode;
+      assert(
+        (await dialogText(ada.page, "Grace")).includes("Checked automatically"),
+        "the dialog does not say the automatic check passed",
+      );
+      context.pass(
+        "Ada and Grace see the same 12-digit code, the one of the fingerprints DTLS negotiated",
+      );
 
-    await ada.page.click("button", "Codes match");
-    await eventually(
-      async () =>
-        (await dialogText(ada.page, "Grace")).includes(
-          "confirmed that the codes match",
-        ) ||
-        undefined,
-      "Ada's dialog to confirm Codes match",
-    );
-    await ada.page.click("button", "Close");
-    assert(
-      !(await has(ada.page, "alert")),
-      "an alert shows on an honest call",
-    );
-    const logs = context.server.logs.join("\n");
-    assert(!logs.includes(secret), "the server log holds the room secret");
-    context.pass(
-      "Codes match is recorded; no warning; the server never saw the secret",
-    );
-  },
-};
+      await ada.page.click("button", "Codes match");
+      await eventually(
+        async () =>
+          (await dialogText(ada.page, "Grace")).includes(
+            "confirmed that the codes match",
+          ) ||
+          undefined,
+        "Ada's dialog to confirm Codes match",
+      );
+      await ada.page.click("button", "Close");
+      assert(
+        !(await has(ada.page, "alert")),
+        "an alert shows on an honest call",
+      );
+      const logs = context.server.logs.join("\n");
+      assert(!logs.includes(secret), "the server log holds the room secret");
+      context.pass(
+        "Codes match is recorded; no warning; the server never saw the secret",
+      );
+    },
+  };
+}
 
 /**
  * A WebSocket and HTTP proxy in front of the real server that diverts
@@ -691,6 +706,7 @@ const mitm: Scenario = {
 /** The scenarios of this file, by name. */
 export const PEER_SCENARIOS: Record<string, Scenario> = {
   chat,
-  "safety-code": safety,
+  "safety-code": safety(),
+  "firefox-safety-code": safety({ firefox: true }),
   mitm,
 };
