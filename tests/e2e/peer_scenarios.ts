@@ -391,6 +391,10 @@ function safety(options: { firefox?: boolean } = {}): Scenario {
         `code ${adaCode} is not that of the negotiated fingerprints (${expected})`,
       );
       context.metrics.code = adaCode;
+      const [gracePrints] = await pageFingerprints(grace.page);
+      context.metrics["second browser has certificate stats"] = String(
+        /^sha-256 [0-9A-F:]+$/.test(gracePrints?.remote ?? ""),
+      );
       assert(
         (await dialogText(ada.page, "Grace")).includes("Checked automatically"),
         "the dialog does not say the automatic check passed",
