@@ -305,6 +305,8 @@ const chat: Scenario = {
     context.pass(
       "a 500-character message arrives, a 501-character one is dropped, and the text box stops at 500",
     );
+    await Deno.mkdir(context.artifacts, { recursive: true });
+    await lin.page.screenshot(join(context.artifacts, "chat-lin.png"));
 
     await grace.page.click("button", "Raise hand");
     await eventually(
@@ -669,10 +671,15 @@ const mitm: Scenario = {
     assert(!(await has(ada.page, "alert")), "a warning before any check");
     await ada.page.click("button", "Codes differ");
     await waitAlert(ada.page, "may be intercepted");
+    await Deno.mkdir(context.artifacts, { recursive: true });
+    await ada.page.screenshot(join(context.artifacts, "mitm-verify-ada.png"), {
+      fullPage: false,
+    });
     await axeClean(context, ada.page, "Verify dialog after Codes differ");
     await ada.page.click("button", "Close");
     await waitAlert(ada.page, "connection with Grace may be intercepted");
     await waitTile(ada.page, "Grace", "may be intercepted");
+    await ada.page.screenshot(join(context.artifacts, "mitm-call-ada.png"));
     await axeClean(context, ada.page, "call page with chat and a warning");
     context.pass(
       "Ada and Grace see different codes; Codes differ shows the warning that the connection may be intercepted; axe-core finds no WCAG 2.1 A/AA violation in the dialog or the page, light or dark",
