@@ -152,6 +152,8 @@ Deno.test("secretFromFragment() reads #k= and refuses short or odd secrets", () 
   assert.equal(secretFromFragment(secretFragment(secret)), secret);
   assert.equal(secretFromFragment(`#x=1&k=${secret}`), secret);
   assert.equal(secretFromFragment("#k=short"), undefined);
+  assert.equal(secretFromFragment(`#k=${"b".repeat(16)}`), "b".repeat(16));
+  assert.equal(secretFromFragment(`#k=${"b".repeat(15)}`), undefined);
   assert.equal(secretFromFragment(`#k=${"a".repeat(129)}`), undefined);
   assert.equal(secretFromFragment(`#k=${"a".repeat(128)}`), "a".repeat(128));
   assert.equal(secretFromFragment("#k=<script>aaaaaaaaaaaaaa"), undefined);
