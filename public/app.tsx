@@ -30,12 +30,12 @@ const chat = new ChatModel();
 const trust = new TrustModel();
 // The room secret lives in the link's #fragment, which never reaches the
 // server; read it afresh, as the user may follow another link.
-const channels = new PeerChannels(
+const channels = new PeerChannels({
   room,
   chat,
   trust,
-  () => secretFromFragment(location.hash),
-);
+  secret: () => secretFromFragment(location.hash),
+});
 const extras = { chat, trust, channels };
 const call = new Call(connection, room, audio, channels);
 /** Short feedback for buttons like Copy link (polite live region). */

@@ -38,7 +38,7 @@ export const PROOF_TIMEOUT_MS = 10_000;
 const FINGERPRINT_TRIES = 10;
 
 interface PeerChannel {
-  readonly link: PeerLink;
+  readonly link: ChannelLink;
   fingerprints?: Fingerprints;
   /** The peer's proof: undefined until it arrives, null for "no secret". */
   proof?: string | null;
@@ -80,29 +80,39 @@ export async function callCertificate(): Promise<RTCCertificate | undefined> {
   }
 }
 
+/** What {@linkcode PeerChannels} works with. */
+export interface PeerChannelsOptions {
+  room: Room;
+  chat: Chat;
+  trust: Trust;
+  /** Reads the room secret (from the link's `#fragment`), if any. */
+  secret: () => string | undefined;
+  /** @default {PROOF_TIMEOUT_MS} */
+  proofTimeoutMs?: number;
+}
+
+/** The part of a {@linkcode PeerLink} used here. */
+export type ChannelLink = Pick<PeerLink, "pc" | "channel">;
+
 /** Per-peer data channels: chat, hands, safety codes. */
 export class PeerChannels {
   readonly #room: Room;
   readonly #chat: Chat;
   readonly #trust: Trust;
   readonly #secret: () => string | undefined;
+  readonly #proofTimeoutMs: number;
   readonly #peers = new Map<string, PeerChannel>();
 
-  /** `secret` reads the room secret (from the link's `#fragment`). */
-  constructor(
-    room: Room,
-    chat: Chat,
-    trust: Trust,
-    secret: () => string | undefined,
-  ) {
-    this.#room = room;
-    this.#chat = chat;
-    this.#trust = trust;
-    this.#secret = secret;
+  constructor(options: PeerChannelsOptions) {
+    this.#room = options.room;
+    this.#chat = options.chat;
+    this.#trust = options.trust;
+    this.#secret = options.secret;
+    this.#proofTimeoutMs = options.proofTimeoutMs ?? PROOF_TIMEOUT_MS;
   }
 
   /** Takes over the channel of a new connection to `peerId`. */
-  attach(peerId: string, link: PeerLink): void {
+  attach(peerId: string, link: ChannelLink): void {
     this.#detach(peerId);
     const state: PeerChannel = { link };
     this.#peers.set(peerId, state);
@@ -205,7 +215,7 @@ export class PeerChannels {
         if (this.#peers.get(peerId) === state && state.proof === undefined) {
           this.#trust.setAuto(peerId, "failed");
         }
-      }, PROOF_TIMEOUT_MS);
+      }, this.#proofTimeoutMs);
     }
     await this.#judge(peerId, state);
   }
