@@ -34,6 +34,10 @@ import type { Trust } from "./trust_model.ts";
 
 /** How long after our side is ready the peer's proof may take. */
 export const PROOF_TIMEOUT_MS = 10_000;
+/** Chat messages a peer may send at once; more are dropped... */
+export const CHAT_BURST = 10;
+/** ...until its allowance refills, one message a second. */
+export const CHAT_REFILL_MS = 1_000;
 /** Tries to read the negotiated fingerprints, 300 ms apart. */
 const FINGERPRINT_TRIES = 10;
 
@@ -43,6 +47,9 @@ interface PeerChannel {
   /** The peer's proof: undefined until it arrives, null for "no secret". */
   proof?: string | null;
   timer?: ReturnType<typeof setTimeout>;
+  /** Chat allowance (a token bucket) and when it was last topped up. */
+  tokens: number;
+  refilledAt: number;
 }
 
 /**
@@ -89,6 +96,8 @@ export interface PeerChannelsOptions {
   secret: () => string | undefined;
   /** @default {PROOF_TIMEOUT_MS} */
   proofTimeoutMs?: number;
+  /** @default {Date.now} */
+  now?: () => number;
 }
 
 /** The part of a {@linkcode PeerLink} used here. */
@@ -101,6 +110,7 @@ export class PeerChannels {
   readonly #trust: Trust;
   readonly #secret: () => string | undefined;
   readonly #proofTimeoutMs: number;
+  readonly #now: () => number;
   readonly #peers = new Map<string, PeerChannel>();
 
   constructor(options: PeerChannelsOptions) {
@@ -109,12 +119,17 @@ export class PeerChannels {
     this.#trust = options.trust;
     this.#secret = options.secret;
     this.#proofTimeoutMs = options.proofTimeoutMs ?? PROOF_TIMEOUT_MS;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Takes over the channel of a new connection to `peerId`. */
   attach(peerId: string, link: ChannelLink): void {
     this.#detach(peerId);
-    const state: PeerChannel = { link };
+    const state: PeerChannel = {
+      link,
+      tokens: CHAT_BURST,
+      refilledAt: this.#now(),
+    };
     this.#peers.set(peerId, state);
     const channel = link.channel;
     const current = () => this.#peers.get(peerId) === state;
@@ -225,6 +240,8 @@ export class PeerChannels {
     if (!message) return;
     switch (message.type) {
       case "chat": {
+        // A peer that floods the chat loses what is past its allowance.
+        if (!this.#allowChat(state)) return;
         const name = displayName(
           findParticipant(this.#room, peerId)?.name.peek() ?? "",
           peerId,
@@ -242,6 +259,19 @@ export class PeerChannels {
         clearTimeout(state.timer);
         void this.#judge(peerId, state);
     }
+  }
+
+  #allowChat(state: PeerChannel): boolean {
+    const now = this.#now();
+    const earned = Math.floor((now - state.refilledAt) / CHAT_REFILL_MS);
+    if (earned > 0) {
+      state.tokens = Math.min(CHAT_BURST, state.tokens + earned);
+      state.refilledAt += earned * CHAT_REFILL_MS;
+    }
+    if (state.tokens === CHAT_BURST) state.refilledAt = now;
+    if (state.tokens <= 0) return false;
+    state.tokens--;
+    return true;
   }
 
   /** Decides the automatic check once both our view and the proof are in. */

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { ChatModel } from "./chat_model.ts";
-import { type ChannelLink, PeerChannels } from "./peer_channels.ts";
+import {
+  type ChannelLink,
+  CHAT_BURST,
+  CHAT_REFILL_MS,
+  PeerChannels,
+} from "./peer_channels.ts";
 import { RoomModel } from "./room_model.ts";
 import { type Fingerprints, safetyCode } from "./safety_code.ts";
 import { TrustModel, trustOf } from "./trust_model.ts";
@@ -59,6 +64,7 @@ function side(
   peerId: string,
   peerName: string,
   secret?: string,
+  now?: () => number,
 ) {
   const room = new RoomModel();
   room.add(peerId, peerName, false);
@@ -70,6 +76,7 @@ function side(
     trust,
     secret: () => secret,
     proofTimeoutMs: 50,
+    now,
   });
   return { selfName, peerId, room, chat, trust, channels };
 }
@@ -81,9 +88,10 @@ function connect(options: {
   viewA?: Fingerprints;
   viewB?: Fingerprints;
   filter?: (data: string) => boolean;
+  now?: () => number;
 }) {
-  const a = side("Al", "b", "Bea", options.secretA);
-  const b = side("Bea", "a", "Al", options.secretB);
+  const a = side("Al", "b", "Bea", options.secretA, options.now);
+  const b = side("Bea", "a", "Al", options.secretB, options.now);
   const chA = new FakeChannel();
   const chB = new FakeChannel();
   chA.peer = chB;
@@ -181,4 +189,29 @@ Deno.test("PeerChannels carries chat under the known name and a hand raised befo
   assert.equal(trustOf(b.trust, "a").code, "");
   a.channels.clear();
   assert.equal(a.chat.messages.value.length, 0);
+});
+
+Deno.test("PeerChannels takes a burst of 10 chat messages from a peer, drops the 11th, and one more a second later", async () => {
+  let now = 1_000_000;
+  const { a, b, open } = connect({ now: () => now });
+  open();
+  await until(() => a.trust.peers.value.size === 1, "a's channel to open");
+  assert.equal(CHAT_BURST, 10);
+  for (let i = 1; i <= CHAT_BURST + 1; i++) a.channels.sendChat(`m${i}`);
+  await until(() => b.chat.messages.value.length === CHAT_BURST, "the burst");
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.equal(b.chat.messages.value.length, CHAT_BURST);
+  assert.equal(b.chat.messages.value.at(-1)?.text, `m${CHAT_BURST}`);
+  now += CHAT_REFILL_MS;
+  a.channels.sendChat("again");
+  a.channels.sendChat("too soon");
+  await until(
+    () => b.chat.messages.value.length === CHAT_BURST + 1,
+    "one more",
+  );
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.deepEqual(
+    b.chat.messages.value.slice(CHAT_BURST).map((m) => m.text),
+    ["again"],
+  );
 });
