@@ -130,11 +130,12 @@ function scenarioTest(
   name: string,
   scenario: string,
   minChecks: number,
-  needs: { turn?: boolean; firefox?: boolean } = {},
+  needs: { turn?: boolean; firefox?: boolean; redis?: boolean } = {},
 ): void {
   const lacking = [
     ...missing,
     ...(needs.turn && !onPath("turnserver") ? ["turnserver"] : []),
+    ...(needs.redis && !onPath("redis-server") ? ["redis-server"] : []),
     ...(needs.firefox ? missingForFirefox() : []),
   ];
   Deno.test({
@@ -198,6 +199,12 @@ scenarioTest(
   "client: three browsers chat and raise hands peer to peer; a late joiner sees a raised hand; 500/501-character limit; no chat text in the server's log or database",
   "chat",
   6,
+);
+scenarioTest(
+  "client: the chat scenario with the server on Redis: no chat text in its log or Redis's append-only file",
+  "chat-redis",
+  6,
+  { redis: true },
 );
 scenarioTest(
   "client: two browsers show the same safety code (that of the negotiated fingerprints) and pass the automatic check with the link's secret",

@@ -37,6 +37,8 @@ import {
 } from "./steps.ts";
 import axe from "axe-core";
 import { delay, eventually } from "../support/wait.ts";
+import { type SpawnedServer, spawnServer } from "../support/server.ts";
+import { freePort, redisServerArgs } from "../../testing/redis.ts";
 import { safetyCode } from "../../public/safety_code.ts";
 
 /** Records every data channel the app creates, in `window.__channels`. */
@@ -217,6 +219,57 @@ async function databaseBytes(tmp: string): Promise<Uint8Array[]> {
   return files;
 }
 
+/** Every file under `dir` (Redis's append-only files), as bytes. */
+async function filesUnder(dir: string): Promise<Uint8Array[]> {
+  const files: Uint8Array[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) files.push(...await filesUnder(path));
+    else if (entry.isFile) files.push(await Deno.readFile(path));
+  }
+  return files;
+}
+
+/**
+ * A private `redis-server` (append-only file synced on every write) under
+ * `dir`, and a second Parley server on it; `context.server` stays unused.
+ */
+async function serverOnRedis(
+  context: ScenarioContext,
+  stack: AsyncDisposableStack,
+  dir: string,
+): Promise<SpawnedServer> {
+  await Deno.mkdir(dir, { recursive: true });
+  const port = freePort();
+  const redis = new Deno.Command("redis-server", {
+    args: redisServerArgs(port, dir, "always"),
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  stack.defer(async () => {
+    try {
+      redis.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await redis.status;
+  });
+  await eventually(async () => {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return true;
+    } catch {
+      return undefined;
+    }
+  }, "redis-server to listen");
+  return stack.use(
+    await spawnServer({
+      env: { ...context.env, REDIS_URL: `redis://127.0.0.1:${port}` },
+    }),
+  );
+}
+
 function includesBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
   outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
     for (let j = 0; j < needle.length; j++) {
@@ -227,133 +280,152 @@ function includesBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
   return false;
 }
 
-/** Three browsers chat and raise hands; the server never sees any of it. */
-const chat: Scenario = {
-  env: { DEBUG: "true" },
-  async run(context) {
-    await using stack = new AsyncDisposableStack();
-    const ada = await launch(context, stack, "Ada", 440);
-    const grace = await launch(context, stack, "Grace", 1000);
-    const lin = await launch(context, stack, "Lin", 660);
-    const origin = context.server.origin;
-    const { room } = await joinCall(ada.page, origin, { name: "Ada" });
-    await joinCall(grace.page, origin, { room, name: "Grace" });
-    await waitTile(ada.page, "Grace", "connected");
-    await waitTile(grace.page, "Ada", "connected");
+/**
+ * Three browsers chat and raise hands; the server never sees any of it.
+ * With `redis`, the server keeps its rooms in a private Redis, whose
+ * append-only file is searched instead of the SQLite files.
+ */
+function chatScenario(options: { redis?: boolean } = {}): Scenario {
+  return {
+    env: { DEBUG: "true" },
+    async run(context) {
+      await using stack = new AsyncDisposableStack();
+      const redisDir = join(context.tmp, "redis");
+      const server = options.redis
+        ? await serverOnRedis(context, stack, redisDir)
+        : context.server;
+      const storeName = options.redis
+        ? "Redis append-only file"
+        : "SQLite file";
+      const ada = await launch(context, stack, "Ada", 440);
+      const grace = await launch(context, stack, "Grace", 1000);
+      const lin = await launch(context, stack, "Lin", 660);
+      const origin = server.origin;
+      const { room } = await joinCall(ada.page, origin, { name: "Ada" });
+      await joinCall(grace.page, origin, { room, name: "Grace" });
+      await waitTile(ada.page, "Grace", "connected");
+      await waitTile(grace.page, "Ada", "connected");
 
-    await grace.page.click("button", "Raise hand");
-    await waitTile(ada.page, "Grace", "hand raised");
-    await waitTile(grace.page, "Grace (you)", "hand raised");
-    context.pass("Grace raises her hand: Ada's page shows it on her tile");
+      await grace.page.click("button", "Raise hand");
+      await waitTile(ada.page, "Grace", "hand raised");
+      await waitTile(grace.page, "Grace (you)", "hand raised");
+      context.pass("Grace raises her hand: Ada's page shows it on her tile");
 
-    // Lin joins after the hand went up: the channel's opening tells her.
-    await joinCall(lin.page, origin, { room, name: "Lin" });
-    await waitTile(lin.page, "Grace", "hand raised");
-    await waitTile(lin.page, "Ada", "connected");
-    assert(
-      !(await tileText(lin.page, "Ada")).includes("hand raised"),
-      "Ada's hand shows raised on Lin's page",
-    );
-    context.pass("Lin joins later and sees Grace's raised hand (not Ada's)");
-
-    const unique = `secret-chat-${crypto.randomUUID()}`;
-    const text = `${unique} <b>not bold</b> <img src=x onerror=alert(1)>`;
-    await ada.page.fill("Message", text);
-    await ada.page.click("button", "Send");
-    await waitChat(ada.page, text);
-    for (const p of [grace, lin]) {
-      await waitChat(p.page, text);
-      const line = (await chatLog(p.page)).find((l) => l.includes(unique));
-      assert(line?.startsWith("Ada"), `${p.name} shows no sender: ${line}`);
-      const markup = await p.page.evaluateOn(
-        "log",
-        "Messages",
-        (log) => log.querySelectorAll("b, img").length,
+      // Lin joins after the hand went up: the channel's opening tells her.
+      await joinCall(lin.page, origin, { room, name: "Lin" });
+      await waitTile(lin.page, "Grace", "hand raised");
+      await waitTile(lin.page, "Ada", "connected");
+      assert(
+        !(await tileText(lin.page, "Ada")).includes("hand raised"),
+        "Ada's hand shows raised on Lin's page",
       );
-      assert(markup === 0, `${p.name}'s chat rendered HTML`);
-    }
-    context.pass(
-      "a message Ada sends appears on Grace's and Lin's pages under her name, as text (no HTML)",
-    );
+      context.pass("Lin joins later and sees Grace's raised hand (not Ada's)");
 
-    // Limits on receipt: a peer that skips the text box's 500-character
-    // limit is ignored past it. Lin sends raw messages on her channels.
-    const sent = await lin.page.evaluate((marker) => {
-      const channels = (globalThis as unknown as {
-        __channels: RTCDataChannel[];
-      }).__channels.filter((c) => c.readyState === "open");
-      const send = (text: string) =>
-        channels.forEach((c) =>
-          c.send(JSON.stringify({ type: "chat", text, ts: Date.now() }))
+      const unique = `secret-chat-${crypto.randomUUID()}`;
+      const text = `${unique} <b>not bold</b> <img src=x onerror=alert(1)>`;
+      await ada.page.fill("Message", text);
+      await ada.page.click("button", "Send");
+      await waitChat(ada.page, text);
+      for (const p of [grace, lin]) {
+        await waitChat(p.page, text);
+        const line = (await chatLog(p.page)).find((l) => l.includes(unique));
+        assert(line?.startsWith("Ada"), `${p.name} shows no sender: ${line}`);
+        const markup = await p.page.evaluateOn(
+          "log",
+          "Messages",
+          (log) => log.querySelectorAll("b, img").length,
         );
-      send(`${marker}-501-` + "y".repeat(501 - marker.length - 5));
-      send(`${marker}-500-` + "y".repeat(500 - marker.length - 5));
-      return channels.length;
-    }, "limit");
-    assert(sent === 2, `Lin has ${sent} open channels, not 2`);
-    await waitChat(ada.page, "limit-500-");
-    assert(
-      !(await chatLog(ada.page)).some((l) => l.includes("limit-501-")),
-      "a 501-character message was shown",
-    );
-    const box = await ada.page.evaluateOn(
-      "textbox",
-      "Message",
-      (el) => (el as HTMLInputElement).maxLength,
-    );
-    assert(box === 500, `the Message box allows ${box} characters`);
-    context.pass(
-      "a 500-character message arrives, a 501-character one is dropped, and the text box stops at 500",
-    );
-    await Deno.mkdir(context.artifacts, { recursive: true });
-    await lin.page.screenshot(join(context.artifacts, "chat-lin.png"));
+        assert(markup === 0, `${p.name}'s chat rendered HTML`);
+      }
+      context.pass(
+        "a message Ada sends appears on Grace's and Lin's pages under her name, as text (no HTML)",
+      );
 
-    await grace.page.click("button", "Raise hand");
-    await eventually(
-      async () => !(await tileText(ada.page, "Grace")).includes("hand raised"),
-      "Ada's page to show Grace's hand lowered",
-    );
-    await eventually(
-      async () => !(await tileText(lin.page, "Grace")).includes("hand raised"),
-      "Lin's page to show Grace's hand lowered",
-    );
-    context.pass("Grace lowers her hand: it goes from the others' pages");
+      // Limits on receipt: a peer that skips the text box's 500-character
+      // limit is ignored past it. Lin sends raw messages on her channels.
+      const sent = await lin.page.evaluate((marker) => {
+        const channels = (globalThis as unknown as {
+          __channels: RTCDataChannel[];
+        }).__channels.filter((c) => c.readyState === "open");
+        const send = (text: string) =>
+          channels.forEach((c) =>
+            c.send(JSON.stringify({ type: "chat", text, ts: Date.now() }))
+          );
+        send(`${marker}-501-` + "y".repeat(501 - marker.length - 5));
+        send(`${marker}-500-` + "y".repeat(500 - marker.length - 5));
+        return channels.length;
+      }, "limit");
+      assert(sent === 2, `Lin has ${sent} open channels, not 2`);
+      await waitChat(ada.page, "limit-500-");
+      assert(
+        !(await chatLog(ada.page)).some((l) => l.includes("limit-501-")),
+        "a 501-character message was shown",
+      );
+      const box = await ada.page.evaluateOn(
+        "textbox",
+        "Message",
+        (el) => (el as HTMLInputElement).maxLength,
+      );
+      assert(box === 500, `the Message box allows ${box} characters`);
+      context.pass(
+        "a 500-character message arrives, a 501-character one is dropped, and the text box stops at 500",
+      );
+      await Deno.mkdir(context.artifacts, { recursive: true });
+      await lin.page.screenshot(join(context.artifacts, "chat-lin.png"));
 
-    // One certificate per browser per call: Ada's two connections share it.
-    const adaPrints = await pageFingerprints(ada.page);
-    assert(
-      adaPrints.length === 2 && adaPrints[0].local === adaPrints[1].local &&
-        adaPrints[0].remote !== adaPrints[1].remote,
-      `Ada's connections do not share one certificate: ${
-        JSON.stringify(adaPrints)
-      }`,
-    );
-    context.pass(
-      "Ada uses one DTLS certificate for both her connections",
-    );
+      await grace.page.click("button", "Raise hand");
+      await eventually(
+        async () =>
+          !(await tileText(ada.page, "Grace")).includes("hand raised"),
+        "Ada's page to show Grace's hand lowered",
+      );
+      await eventually(
+        async () =>
+          !(await tileText(lin.page, "Grace")).includes("hand raised"),
+        "Lin's page to show Grace's hand lowered",
+      );
+      context.pass("Grace lowers her hand: it goes from the others' pages");
 
-    const logs = context.server.logs.join("\n");
-    const files = await databaseBytes(context.tmp);
-    const needle = new TextEncoder().encode(unique);
-    assert(logs.length > 0, "the server logged nothing");
-    assert(files.length > 0, "no database file");
-    assert(!logs.includes(unique), "the server log holds the chat text");
-    assert(!logs.includes("limit-500"), "the server log holds chat text");
-    for (const bytes of files) {
-      assert(!includesBytes(bytes, needle), "the database holds chat text");
-    }
-    // The search itself works: the room ID is in the logs or database.
-    const roomBytes = new TextEncoder().encode(room);
-    context.metrics["room ID found in db or log (search works)"] = String(
-      logs.includes(room) || files.some((b) => includesBytes(b, roomBytes)),
-    );
-    context.metrics["server log lines"] = context.server.logs.length;
-    context.metrics["database bytes"] = files.reduce((n, b) => n + b.length, 0);
-    context.pass(
-      "the server's log (DEBUG on) and every SQLite file hold none of the chat text",
-    );
-  },
-};
+      // One certificate per browser per call: Ada's two connections share it.
+      const adaPrints = await pageFingerprints(ada.page);
+      assert(
+        adaPrints.length === 2 && adaPrints[0].local === adaPrints[1].local &&
+          adaPrints[0].remote !== adaPrints[1].remote,
+        `Ada's connections do not share one certificate: ${
+          JSON.stringify(adaPrints)
+        }`,
+      );
+      context.pass(
+        "Ada uses one DTLS certificate for both her connections",
+      );
+
+      const logs = server.logs.join("\n");
+      const files = options.redis
+        ? await filesUnder(redisDir)
+        : await databaseBytes(context.tmp);
+      const needle = new TextEncoder().encode(unique);
+      assert(logs.length > 0, "the server logged nothing");
+      assert(files.length > 0, `no ${storeName}`);
+      assert(!logs.includes(unique), "the server log holds the chat text");
+      assert(!logs.includes("limit-500"), "the server log holds chat text");
+      for (const bytes of files) {
+        assert(!includesBytes(bytes, needle), `a ${storeName} holds chat text`);
+      }
+      // The search itself works: the store holds the room ID.
+      const roomBytes = new TextEncoder().encode(room);
+      const roomStored = files.some((b) => includesBytes(b, roomBytes));
+      context.metrics["room ID found in the store (search works)"] = String(
+        roomStored,
+      );
+      assert(roomStored, `the room is not in the ${storeName}`);
+      context.metrics["server log lines"] = server.logs.length;
+      context.metrics["store bytes"] = files.reduce((n, b) => n + b.length, 0);
+      context.pass(
+        `the server's log (DEBUG on) and every ${storeName} hold none of the chat text`,
+      );
+    },
+  };
+}
 
 /**
  * Two honest browsers with the room secret: same code, checked. With
@@ -716,7 +788,8 @@ const mitm: Scenario = {
 
 /** The scenarios of this file, by name. */
 export const PEER_SCENARIOS: Record<string, Scenario> = {
-  chat,
+  chat: chatScenario(),
+  "chat-redis": chatScenario({ redis: true }),
   "safety-code": safety(),
   "firefox-safety-code": safety({ firefox: true }),
   mitm,
