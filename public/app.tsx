@@ -18,11 +18,26 @@ import { RoomModel } from "./room_model.ts";
 import { SettingsDialog } from "./settings_dialog.tsx";
 import { roomFromPath } from "./room_id.ts";
 import { StartPage } from "./start_page.tsx";
+import { ChatModel } from "./chat_model.ts";
+import { PeerChannels } from "./peer_channels.ts";
+import { secretFromFragment } from "./safety_code.ts";
+import { TrustModel } from "./trust_model.ts";
 
 const connection = new ConnectionModel();
 const room = new RoomModel();
 const audio = new AudioModel();
-const call = new Call(connection, room, audio);
+const chat = new ChatModel();
+const trust = new TrustModel();
+// The room secret lives in the link's #fragment, which never reaches the
+// server; read it afresh, as the user may follow another link.
+const channels = new PeerChannels({
+  room,
+  chat,
+  trust,
+  secret: () => secretFromFragment(location.hash),
+});
+const extras = { chat, trust, channels };
+const call = new Call(connection, room, audio, channels);
 /** Short feedback for buttons like Copy link (polite live region). */
 const status = signal("");
 /** Whether the audio settings dialog is open (either page opens it). */
@@ -68,6 +83,7 @@ function App() {
             audio={audio}
             status={status}
             settingsOpen={settingsOpen}
+            extras={extras}
           />
         )
         : (

@@ -31,6 +31,7 @@ import {
 } from "./negotiation.ts";
 import { CONNECT_TIMEOUT_MS, PeerLink } from "./peer_link.ts";
 import { NoiseFilter, resumeNoiseFilter } from "./noise_filter.ts";
+import { callCertificate, type PeerChannels } from "./peer_channels.ts";
 import { audioTuningEnabled } from "./audio_codecs.ts";
 import { saveSession } from "./prefs.ts";
 import { findParticipant, type Room } from "./room_model.ts";
@@ -117,8 +118,18 @@ export class Call {
   #micChain: Promise<void> = Promise.resolve();
   #disposers: (() => void)[] = [];
   #audioHolder: HTMLElement;
+  #certificates: RTCCertificate[] = [];
+  readonly #channels: PeerChannels | undefined;
+  /** One DTLS certificate for every connection (one safety fingerprint). */
+  #certificate: Promise<RTCCertificate | undefined> | undefined;
 
-  constructor(connection: Connection, room: Room, audio: Audio) {
+  constructor(
+    connection: Connection,
+    room: Room,
+    audio: Audio,
+    channels?: PeerChannels,
+  ) {
+    this.#channels = channels;
     this.#connection = connection;
     this.#room = room;
     this.#audio = audio;
@@ -194,6 +205,9 @@ export class Call {
     }
     this.#name = request.name;
     this.#token = request.token ?? "";
+    this.#certificate ??= callCertificate();
+    const certificate = await this.#certificate;
+    this.#certificates = certificate ? [certificate] : [];
     const url = new URL("/ws", location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     this.#client?.stop();
@@ -488,6 +502,7 @@ export class Call {
       config: {
         iceServers,
         iceTransportPolicy: relayOnly ? "relay" : "all",
+        certificates: this.#certificates,
       },
       track: this.#sendTrack ?? this.#silentTrack(),
       stream: this.#sendStream,
@@ -545,6 +560,7 @@ export class Call {
       },
     });
     remote.link = link;
+    this.#channels?.attach(peerId, link);
     if (noRelay && participant) {
       participant.note.value =
         "Private mode sends audio only through a TURN relay, and this server offers none: turn Private mode off (then rejoin), or ask for a TURN server.";
@@ -570,6 +586,7 @@ export class Call {
 
   #drop(peerId: string, announce: boolean): void {
     this.#closeLink(peerId);
+    this.#channels?.forget(peerId);
     const remote = this.#remotes.get(peerId);
     if (remote) {
       clearTimeout(remote.retryTimer);
@@ -806,6 +823,7 @@ export class Call {
     this.#outbox = [];
     clearTimeout(this.#refreshTimer);
     for (const peerId of [...this.#remotes.keys()]) this.#drop(peerId, false);
+    this.#channels?.clear();
     this.#room.clear();
     saveSession(undefined);
     this.#closeMic();

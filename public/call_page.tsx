@@ -17,21 +17,32 @@ import { displayName } from "./names.ts";
 import { StatsPanel, Tile } from "./participant_tile.tsx";
 import { type Participant, presenceOf, type Room } from "./room_model.ts";
 import { roomLink } from "./room_id.ts";
+import type { Chat } from "./chat_model.ts";
+import { ChatPanel } from "./chat_panel.tsx";
+import type { PeerChannels } from "./peer_channels.ts";
+import { secretFragment, secretFromFragment } from "./safety_code.ts";
+import type { Trust } from "./trust_model.ts";
+import { TrustChip, VerifyControls, VerifyDialog } from "./verify_panel.tsx";
 
 /** How often the page re-reads the clock (for "reconnecting" to expire). */
 const TICK_MS = 1_000;
 
 /** The in-call page. */
 export function CallPage(
-  { call, connection, room, audio, status, settingsOpen }: {
+  { call, connection, room, audio, status, settingsOpen, extras }: {
     call: Call;
     connection: Connection;
     room: Room;
     audio: Audio;
     status: { value: string };
     settingsOpen: Signal<boolean>;
+    /** Chat, hands and safety codes (`peer_channels.ts`). */
+    extras: { chat: Chat; trust: Trust; channels: PeerChannels };
   },
 ) {
+  const { chat, trust, channels } = extras;
+  const handRaised = chat.handRaised.value;
+  const hands = chat.hands.value;
   const participants = room.participants.value;
   const muted = audio.muted.value;
   const now = useSignal(Date.now());
@@ -40,7 +51,9 @@ export function CallPage(
     return () => clearInterval(timer);
   }, []);
   async function copy() {
-    const link = roomLink(location.origin, connection.room.value);
+    // The room secret stays in the fragment: the server never sees it.
+    const link = roomLink(location.origin, connection.room.value) +
+      secretFragment(secretFromFragment(location.hash));
     status.value = await copyText(link)
       ? "Link copied."
       : `Copy this link: ${link}`;
@@ -73,6 +86,7 @@ export function CallPage(
               audio.localLevel.value > SPEAKING_LEVEL}
             muted={muted}
             extra={!muted && ptt ? "hold Space to talk" : undefined}
+            chips={handRaised && <HandChip />}
           >
             {audio.speakingWhileMuted.value && (
               <p class="note warning" role="status">
@@ -87,6 +101,8 @@ export function CallPage(
               call={call}
               now={now.value}
               graceMs={connection.resumeGraceMs.value}
+              hand={hands.has(p.peerId)}
+              trust={trust}
             />
           ))}
         </ul>
@@ -96,6 +112,8 @@ export function CallPage(
           </p>
         )}
       </section>
+      <ChatPanel chat={chat} channels={channels} />
+      <VerifyDialog trust={trust} room={room} />
       <div class="controls" role="group" aria-label="Call controls">
         <button
           type="button"
@@ -105,6 +123,15 @@ export function CallPage(
         >
           <Icon name={muted ? "micOff" : "mic"} />
           Mute
+        </button>
+        <button
+          type="button"
+          class="hand"
+          aria-pressed={handRaised}
+          onClick={() => channels.setHand(!handRaised)}
+        >
+          <Icon name="hand" />
+          Raise hand
         </button>
         <button type="button" onClick={copy}>
           <Icon name="link" />
@@ -127,12 +154,18 @@ export function CallPage(
   );
 }
 
+function HandChip() {
+  return <span class="chip hand">hand raised</span>;
+}
+
 function ParticipantTile(
-  { p, call, now, graceMs }: {
+  { p, call, now, graceMs, hand, trust }: {
     p: Participant;
     call: Call;
     now: number;
     graceMs: number;
+    hand: boolean;
+    trust: Trust;
   },
 ) {
   const name = displayName(p.name.value, p.peerId);
@@ -163,6 +196,12 @@ function ParticipantTile(
       history={history}
       stats={p.stats.value}
       note={note}
+      chips={
+        <>
+          {hand && <HandChip />}
+          <TrustChip trust={trust} peerId={p.peerId} />
+        </>
+      }
     >
       {presence === "failed" && (
         <button
@@ -174,6 +213,7 @@ function ParticipantTile(
           Try again
         </button>
       )}
+      <VerifyControls trust={trust} peerId={p.peerId} name={name} />
       <div class="volume">
         <label for={volumeId}>Volume</label>
         <input

@@ -37,6 +37,8 @@ export interface TileProps {
   presence?: Presence;
   history?: PeerStats[];
   stats?: PeerStats;
+  /** More chips for the status line (raised hand, safety code). */
+  chips?: ComponentChildren;
   /** A line under the status: why it failed, or that they are away. */
   note?: string;
   children?: ComponentChildren;
@@ -75,6 +77,7 @@ export function Tile(props: TileProps) {
             )}
             {muted && <span class="chip muted">muted</span>}
             {props.extra && <span class="chip">{props.extra}</span>}
+            {props.chips}
             {speaking && <span class="chip talking">speaking</span>}
             {stats?.path && (
               <span class="chip path">

@@ -26,6 +26,12 @@ export const WATCHDOG_MS = 5_000;
  */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * The data channel's fixed ID: both sides create it (`negotiated`), so it
+ * needs no offer of its own and cannot cause glare (`peer_channels.ts`).
+ */
+export const CHANNEL_ID = 0;
+
 /** Why a connection gave up: nothing gathered, or no connection in time. */
 export type StuckReason = "gathered-nothing" | "timeout";
 
@@ -62,6 +68,8 @@ export interface PeerLinkOptions {
 export class PeerLink {
   readonly remoteId: string;
   readonly pc: RTCPeerConnection;
+  /** Chat, hands and the safety check travel here (`peer_channels.ts`). */
+  readonly channel: RTCDataChannel;
   readonly #options: PeerLinkOptions;
   #makingOffer = false;
   #ignoreOffer = false;
@@ -87,6 +95,10 @@ export class PeerLink {
     this.#restarts = new IceRestartPolicy(!options.polite);
     const pc = new RTCPeerConnection(options.config);
     this.pc = pc;
+    this.channel = pc.createDataChannel("parley", {
+      negotiated: true,
+      id: CHANNEL_ID,
+    });
     pc.onicecandidate = ({ candidate }) => {
       if (candidate) this.#gathered++;
       options.onSignal({ candidate: candidate ? candidate.toJSON() : null });

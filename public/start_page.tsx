@@ -12,6 +12,11 @@ import type { Connection } from "./connection_model.ts";
 import { createRoomId, roomFromPath, roomLink } from "./room_id.ts";
 import { LocalMeter } from "./settings_panel.tsx";
 import { copyText } from "./copy_text.ts";
+import {
+  createSecret,
+  secretFragment,
+  secretFromFragment,
+} from "./safety_code.ts";
 
 /** The start page. */
 export function StartPage(
@@ -39,7 +44,9 @@ export function StartPage(
   function create() {
     const id = createRoomId();
     room.value = id;
-    history.pushState(null, "", `/r/${id}`);
+    // A new room's link carries a secret for the automatic safety check,
+    // in the fragment, which browsers never send to the server.
+    history.pushState(null, "", `/r/${id}${secretFragment(createSecret())}`);
     status.value = "New room created. Share its link, then join.";
   }
 
@@ -49,9 +56,13 @@ export function StartPage(
       status.value = "Enter or create a room first.";
       return;
     }
-    status.value = await copyText(roomLink(location.origin, id))
+    const secret = roomFromPath(location.pathname) === id
+      ? secretFromFragment(location.hash)
+      : undefined;
+    const link = roomLink(location.origin, id) + secretFragment(secret);
+    status.value = await copyText(link)
       ? "Link copied."
-      : `Copy this link: ${roomLink(location.origin, id)}`;
+      : `Copy this link: ${link}`;
   }
 
   return (

@@ -130,11 +130,12 @@ function scenarioTest(
   name: string,
   scenario: string,
   minChecks: number,
-  needs: { turn?: boolean; firefox?: boolean } = {},
+  needs: { turn?: boolean; firefox?: boolean; redis?: boolean } = {},
 ): void {
   const lacking = [
     ...missing,
     ...(needs.turn && !onPath("turnserver") ? ["turnserver"] : []),
+    ...(needs.redis && !onPath("redis-server") ? ["redis-server"] : []),
     ...(needs.firefox ? missingForFirefox() : []),
   ];
   Deno.test({
@@ -193,6 +194,33 @@ scenarioTest(
   "client keeps handling a peer's signals after one step fails, and starts over with a hello",
   "signal-step-fails",
   1,
+);
+scenarioTest(
+  "client: three browsers chat and raise hands peer to peer; a late joiner sees a raised hand; 500/501-character limit; no chat text in the server's log or database",
+  "chat",
+  6,
+);
+scenarioTest(
+  "client: the chat scenario with the server on Redis: no chat text in its log or Redis's append-only file",
+  "chat-redis",
+  6,
+  { redis: true },
+);
+scenarioTest(
+  "client: two browsers show the same safety code (that of the negotiated fingerprints) and pass the automatic check with the link's secret",
+  "safety-code",
+  3,
+);
+scenarioTest(
+  "Chromium and Firefox show the same safety code and pass the automatic check with the link's secret",
+  "firefox-safety-code",
+  3,
+  { firefox: true },
+);
+scenarioTest(
+  "client: a man in the middle (a proxy diverting signals to a bridging page) makes the safety codes differ and the warning appear, at once with the link's secret",
+  "mitm",
+  3,
 );
 scenarioTest(
   "client without WebRTC shows its alert once, before and after Join",

@@ -24,7 +24,8 @@ export type Role =
   | "status"
   | "dialog"
   | "list"
-  | "listitem";
+  | "listitem"
+  | "log";
 
 /** The browser engine behind a page. */
 export type Engine = "chromium" | "firefox";

@@ -921,7 +921,10 @@ interface Violation {
  * `within` (a selector), for the WCAG 2.0/2.1 A and AA rules; returns the
  * violations.
  */
-function axeViolations(page: TestPage, within?: string): Promise<Violation[]> {
+export function axeViolations(
+  page: TestPage,
+  within?: string,
+): Promise<Violation[]> {
   return page.evaluate(async (within) => {
     type Result = {
       violations: {
