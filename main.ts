@@ -12,6 +12,7 @@ import {
   helpText,
   OPTIONS,
   parseArgs,
+  parseHostPort,
 } from "./signaling/config.ts";
 import { createLogger } from "./signaling/log.ts";
 import { startServer } from "./signaling/server.ts";
@@ -49,9 +50,13 @@ async function main(): Promise<number> {
   const log = createLogger({ level: config.debug ? "debug" : "info" });
 
   let store: RoomStore;
-  if (config.redisUrl !== "") {
+  if (config.redisUrl !== "" || config.redisSentinels.length > 0) {
+    const target = config.redisUrl !== "" ? config.redisUrl : {
+      sentinels: config.redisSentinels.map((entry) => parseHostPort(entry)!),
+      masterName: config.redisMasterName,
+    };
     try {
-      store = await RedisStore.open(config.redisUrl, {
+      store = await RedisStore.open(target, {
         resumeGraceMs: config.resumeGraceMs,
         instanceTtlMs: config.instanceTtlMs,
         onStateChange: ({ connected }) =>

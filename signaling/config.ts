@@ -85,6 +85,21 @@ export const OPTIONS = [
       "redis://HOST:PORT to share rooms with other instances; empty: SQLite",
   },
   {
+    key: "redisSentinels",
+    env: "REDIS_SENTINELS",
+    kind: "list",
+    default: "",
+    help:
+      "HOST:PORT,... of Redis Sentinels that name the primary (instead of REDIS_URL)",
+  },
+  {
+    key: "redisMasterName",
+    env: "REDIS_MASTER_NAME",
+    kind: "text",
+    default: "parley",
+    help: "with REDIS_SENTINELS: the name the sentinels monitor the primary by",
+  },
+  {
     key: "instanceTtlMs",
     env: "INSTANCE_TTL",
     kind: "duration",
@@ -449,6 +464,7 @@ export function parseArgs(
   const config = values as Config;
   checkOrigins(config.allowedOrigins);
   checkRedisUrl(config.redisUrl);
+  checkSentinels(config);
   checkIceConfig(config);
   return { config, help, version };
 }
@@ -589,6 +605,44 @@ function checkRedisUrl(url: string): void {
       "Invalid REDIS_URL (--redis-url): it must start with redis:// or rediss://",
     );
   }
+}
+
+/** Checks `REDIS_SENTINELS` and `REDIS_MASTER_NAME`, when sentinels are set. */
+function checkSentinels(config: Config): void {
+  if (config.redisSentinels.length === 0) return;
+  if (config.redisUrl !== "") {
+    throw new ConfigError(
+      "Set REDIS_URL or REDIS_SENTINELS, not both: with sentinels, they name the primary",
+    );
+  }
+  for (const entry of config.redisSentinels) {
+    if (parseHostPort(entry) === undefined) {
+      throw new ConfigError(
+        `Invalid REDIS_SENTINELS entry "${entry}" (--redis-sentinels): expected HOST:PORT with a port from 1 to 65535`,
+      );
+    }
+  }
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.redisMasterName)) {
+    throw new ConfigError(
+      "Invalid REDIS_MASTER_NAME (--redis-master-name): 1–64 letters, digits, '.', '_' or '-'",
+    );
+  }
+}
+
+/**
+ * `host:port` (or `[v6]:port`) as a host and a port from 1 to 65535, or
+ * undefined if it is not one.
+ */
+export function parseHostPort(
+  entry: string,
+): { host: string; port: number } | undefined {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(
+    entry.trim(),
+  );
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: match[1] ?? match[2], port };
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   parseArgs,
   parseConfig,
   parseDuration,
+  parseHostPort,
 } from "./config.ts";
 
 /** The ConfigError message parseArgs() throws. */
@@ -274,4 +275,48 @@ Deno.test("parseArgs() gives one Config field per option of the table, and DEFAU
   assert.ok(Object.isFrozen(DEFAULTS));
   // IDLE_TIMEOUT reads into whole seconds by its kind, not by its name.
   assert.equal(parseArgs({ IDLE_TIMEOUT: "1500ms" }).config.idleTimeoutSec, 2);
+});
+
+Deno.test("parseArgs() reads REDIS_SENTINELS and REDIS_MASTER_NAME", () => {
+  const config = parseConfig({
+    REDIS_SENTINELS: "127.0.0.1:26379, redis-a:26380,[::1]:26381",
+    REDIS_MASTER_NAME: "voice-1",
+  });
+  assert.deepEqual(config.redisSentinels, [
+    "127.0.0.1:26379",
+    "redis-a:26380",
+    "[::1]:26381",
+  ]);
+  assert.equal(config.redisMasterName, "voice-1");
+  assert.deepEqual(parseConfig({}).redisSentinels, []);
+  assert.equal(parseConfig({}).redisMasterName, "parley");
+});
+
+Deno.test("parseArgs() refuses bad sentinels, a bad set name, and sentinels with REDIS_URL", () => {
+  for (
+    const [env, pattern] of [
+      [{ REDIS_SENTINELS: "127.0.0.1" }, /REDIS_SENTINELS entry "127.0.0.1"/],
+      [{ REDIS_SENTINELS: "a:0" }, /port from 1 to 65535/],
+      [{ REDIS_SENTINELS: "a:65536" }, /"a:65536"/],
+      [{ REDIS_SENTINELS: "a:26379,b c:1" }, /"b c:1"/],
+      [
+        { REDIS_SENTINELS: "a:26379", REDIS_MASTER_NAME: "no spaces" },
+        /REDIS_MASTER_NAME/,
+      ],
+      [
+        { REDIS_SENTINELS: "a:26379", REDIS_URL: "redis://a:6379" },
+        /not both/,
+      ],
+    ] as const
+  ) {
+    assert.throws(() => parseConfig(env), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, pattern);
+      return true;
+    });
+  }
+  // The edges that are allowed.
+  assert.deepEqual(parseHostPort("a:1"), { host: "a", port: 1 });
+  assert.deepEqual(parseHostPort("a:65535"), { host: "a", port: 65535 });
+  assert.deepEqual(parseHostPort("[::1]:26379"), { host: "::1", port: 26379 });
 });

@@ -104,12 +104,15 @@ export function createHandler(
 
   async function health(): Promise<Response> {
     let db = "ok";
+    let dbError: string | undefined;
     let rooms = 0;
     try {
       await deps.store.check();
       rooms = (await deps.store.counts()).rooms;
-    } catch {
+    } catch (error) {
       db = "error";
+      // What failed, e.g. Redis during a Sentinel failover.
+      dbError = error instanceof Error ? error.message : String(error);
     }
     const body = {
       status: db === "ok" ? "ok" : "degraded",
@@ -118,6 +121,7 @@ export function createHandler(
       connections: deps.hub.snapshot().connections,
       rooms,
       db,
+      ...(dbError === undefined ? {} : { dbError }),
     };
     return Response.json(body, {
       status: db === "ok" ? 200 : 503,

@@ -136,7 +136,9 @@ export async function startServer(
   const addr = await listening;
   log.info("listening", {
     url: `http://${addr.hostname}:${addr.port}/`,
-    store: config.redisUrl ? "redis" : config.databaseUrl,
+    store: config.redisUrl || config.redisSentinels.length > 0
+      ? "redis"
+      : config.databaseUrl,
   });
 
   let sweeping = false;

@@ -30,7 +30,7 @@
  *
  * @module
  */
-import { createClient } from "redis";
+import { createClient, createSentinel } from "redis";
 import {
   type AddPeerResult,
   type Bus,
@@ -45,6 +45,58 @@ import {
 } from "./mod.ts";
 
 type RedisClient = ReturnType<typeof createClient>;
+
+/**
+ * Where Redis is: a `redis://` URL, or sentinels that name the primary of
+ * the set `masterName` (and name the new one after a failover).
+ */
+export type RedisTarget = string | {
+  sentinels: { host: string; port: number }[];
+  masterName: string;
+};
+
+function describeTarget(target: RedisTarget): string {
+  return typeof target === "string"
+    ? redactUrl(target)
+    : `the primary "${target.masterName}" of sentinels ${
+      target.sentinels.map((s) => `${s.host}:${s.port}`).join(", ")
+    }`;
+}
+
+/** How long a lost connection waits before its next attempt. */
+function reconnectDelay(retries: number): number {
+  return Math.min(100 * 2 ** retries, 2000);
+}
+
+/**
+ * A client for `target`. With sentinels it is node-redis's sentinel
+ * client: it asks them for the primary, follows their `+switch-master`
+ * and rescans every second, so commands and subscriptions move to the
+ * promoted replica without a restart. Its command surface is the one this
+ * store uses, so it is typed as a plain client.
+ */
+function connectTo(target: RedisTarget): RedisClient {
+  if (typeof target === "string") {
+    return createClient({
+      url: target,
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy: reconnectDelay },
+    });
+  }
+  const sentinel = createSentinel({
+    name: target.masterName,
+    sentinelRootNodes: target.sentinels,
+    scanInterval: 1000,
+    nodeClientOptions: {
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy: reconnectDelay },
+    },
+    sentinelClientOptions: {
+      socket: { reconnectStrategy: reconnectDelay },
+    },
+  });
+  return sentinel as unknown as RedisClient;
+}
 
 /** Options for {@linkcode RedisStore}. */
 export interface RedisStoreOptions {
@@ -191,6 +243,9 @@ end
 return { peers, rooms }`,
 } as const;
 
+/** How long a health check waits for Redis. */
+const CHECK_TIMEOUT_MS = 1000;
+
 /** A {@linkcode RoomStore} and {@linkcode Bus} shared through Redis. */
 export class RedisStore implements RoomStore, Bus {
   readonly instanceId: string;
@@ -208,8 +263,8 @@ export class RedisStore implements RoomStore, Bus {
   #connected = false;
   #closed = false;
 
-  /** Connects to `url` (`redis://host:port`); see {@linkcode RedisStore.open}. */
-  private constructor(url: string, options: RedisStoreOptions) {
+  /** Connects to `target`; see {@linkcode RedisStore.open}. */
+  private constructor(target: RedisTarget, options: RedisStoreOptions) {
     this.#prefix = options.prefix ?? "parley:";
     this.instanceId = options.instanceId ?? crypto.randomUUID();
     this.#options = {
@@ -223,15 +278,8 @@ export class RedisStore implements RoomStore, Bus {
     this.#onStateChange = options.onStateChange;
     // Without the offline queue a command fails at once while Redis is
     // down, so a join answers `unavailable` instead of hanging.
-    this.#client = createClient({
-      url,
-      disableOfflineQueue: true,
-      socket: {
-        reconnectStrategy: (retries: number) =>
-          Math.min(100 * 2 ** retries, 2000),
-      },
-    });
-    this.#sub = this.#client.duplicate();
+    this.#client = connectTo(target);
+    this.#sub = connectTo(target);
     for (const client of [this.#client, this.#sub]) {
       // Errors come back through the commands; the event only reports.
       client.on("error", () => {});
@@ -246,10 +294,10 @@ export class RedisStore implements RoomStore, Bus {
    * cannot be reached within `timeoutMs`.
    */
   static async open(
-    url: string,
+    target: RedisTarget,
     options: RedisStoreOptions & { timeoutMs?: number },
   ): Promise<RedisStore> {
-    const store = new RedisStore(url, options);
+    const store = new RedisStore(target, options);
     const timeoutMs = options.timeoutMs ?? 10_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -265,7 +313,7 @@ export class RedisStore implements RoomStore, Bus {
     } catch (error) {
       store.close();
       throw new StoreUnavailableError(
-        `Cannot reach Redis at ${redactUrl(url)}: ${messageOf(error)}`,
+        `Cannot reach Redis at ${describeTarget(target)}: ${messageOf(error)}`,
         { cause: error },
       );
     } finally {
@@ -416,9 +464,31 @@ export class RedisStore implements RoomStore, Bus {
   }
 
   async check(): Promise<void> {
-    await this.#run(() =>
-      this.#client.set(`${this.#prefix}check`, String(this.#options.now()))
-    );
+    // A client that follows sentinels holds commands while it looks for
+    // the new primary: a health check must answer now, so it waits
+    // CHECK_TIMEOUT_MS at most.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no answer within ${CHECK_TIMEOUT_MS} ms (a failover in progress?)`,
+            ),
+          ),
+        CHECK_TIMEOUT_MS,
+      );
+    });
+    try {
+      await this.#run(() =>
+        Promise.race([
+          this.#client.set(`${this.#prefix}check`, String(this.#options.now())),
+          late,
+        ])
+      );
+    } finally {
+      clearTimeout(timer);
+    }
     if (!this.healthy) {
       throw new StoreUnavailableError("Redis pub/sub is not delivering");
     }
@@ -431,7 +501,9 @@ export class RedisStore implements RoomStore, Bus {
     clearInterval(this.#probe);
     for (const client of [this.#client, this.#sub]) {
       try {
-        client.destroy();
+        // A sentinel client's destroy() is a promise; a plain one's is not.
+        const done: unknown = client.destroy();
+        if (done instanceof Promise) done.catch(() => {});
       } catch {
         // Never connected.
       }

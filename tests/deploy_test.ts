@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 // deno.json "imports" if a second file needs YAML.
 // deno-lint-ignore no-import-prefix
 import { parse as parseYaml } from "npm:yaml@2.9.1";
-import { OPTIONS, parseDuration } from "../signaling/config.ts";
+import { OPTIONS, parseConfig, parseDuration } from "../signaling/config.ts";
 import { startTestServer, tempDir } from "./support/server.ts";
 import { deadline, eventually } from "./support/wait.ts";
 
@@ -640,5 +640,70 @@ Deno.test("Dockerfile compiles in a Deno stage and runs the binary as non-root",
   ) {
     await Deno.stat(`${ROOT}${path}`);
     assert.ok(!ignore.includes(path), `${path} is not in the dockerignore`);
+  }
+});
+
+Deno.test("compose.sentinel.yaml adds a replica and three sentinels that Parley follows", async () => {
+  const base = parseYaml(
+    await Deno.readTextFile(`${DEPLOY}compose.yaml`),
+    { merge: true },
+  ) as ComposeFile;
+  const text = await Deno.readTextFile(`${DEPLOY}compose.sentinel.yaml`);
+  const overlay = parseYaml(text, { merge: true }) as ComposeFile;
+  const services = overlay.services;
+  const sentinels = Object.keys(services).filter((n) =>
+    n.startsWith("sentinel-")
+  );
+  assert.equal(sentinels.length, 3, "three sentinels");
+  const replica = services["redis-replica"];
+  assert.ok(replica, "a replica");
+  const command = (replica as { command?: string[] }).command ?? [];
+  assert.deepEqual(
+    command.slice(
+      command.indexOf("--replicaof"),
+      command.indexOf("--replicaof") + 3,
+    ),
+    ["--replicaof", "redis", "6379"],
+    "the replica follows the primary service",
+  );
+  assert.ok(command.includes("--appendonly"), "the replica keeps an AOF");
+
+  // The sentinels monitor the base file's redis service, quorum 2 of 3.
+  assert.ok(base.services.redis, "the primary is compose.yaml's redis");
+  const conf = overlay.configs?.sentinel?.content ?? "";
+  const monitor = /^sentinel monitor (\S+) (\S+) (\d+) (\d+)$/m.exec(conf);
+  assert.ok(monitor, "a sentinel monitor line");
+  const [, name, host, port, quorum] = monitor;
+  assert.deepEqual([host, port, quorum], ["redis", "6379", "2"]);
+  assert.match(conf, /^sentinel resolve-hostnames yes$/m);
+
+  // Both Parley services of the base file are overridden, and the result
+  // is a configuration Parley accepts.
+  const parleys = Object.entries(base.services).filter(([, s]) =>
+    s.build?.dockerfile === "deploy/Dockerfile"
+  );
+  for (const [serviceName, parley] of parleys) {
+    const override = services[serviceName];
+    assert.ok(override, `${serviceName} is overridden`);
+    const env = { ...parley.environment, ...override.environment };
+    assert.equal(env.REDIS_URL, "");
+    assert.equal(env.REDIS_MASTER_NAME, name);
+    assert.deepEqual(
+      env.REDIS_SENTINELS.split(",").map((s) => s.split(":")[0]).sort(),
+      sentinels.sort(),
+    );
+    for (const sentinel of sentinels) {
+      assert.equal(
+        override.depends_on?.[sentinel]?.condition,
+        "service_healthy",
+      );
+    }
+    const config = parseConfig({
+      ...env,
+      ALLOWED_ORIGINS: "https://parley.example.com",
+      TURN_URLS: "turn:turn.example.com:3478",
+      TURN_SECRET: "x".repeat(32),
+    });
+    assert.equal(config.redisSentinels.length, 3);
   }
 });
