@@ -257,6 +257,9 @@ export class RedisStore implements RoomStore, Bus {
   /** Rooms followed, or being subscribed to, by their subscription. */
   readonly #rooms = new Map<string, Promise<void>>();
   #handlers?: BusHandlers;
+  /** Frames for other instances, by instance, until the next flush. */
+  #outbox = new Map<string, PeerFrame[]>();
+  #flushQueued = false;
   #heartbeat?: ReturnType<typeof setInterval>;
   #probe?: ReturnType<typeof setInterval>;
   #lastProbeAt = 0;
@@ -496,6 +499,7 @@ export class RedisStore implements RoomStore, Bus {
 
   close(): void {
     if (this.#closed) return;
+    this.#flush();
     this.#closed = true;
     clearInterval(this.#heartbeat);
     clearInterval(this.#probe);
@@ -516,28 +520,59 @@ export class RedisStore implements RoomStore, Bus {
     this.#handlers = handlers;
   }
 
+  /**
+   * Queues a frame for a peer on another instance. Frames for one instance
+   * go out together, one PUBLISH per instance at the end of this turn of
+   * the event loop (a burst costs one command and one pub/sub message, not
+   * one per frame), in the order they were sent.
+   */
   sendToPeer(
     instanceId: string,
     peerId: string,
     text: string,
     hops: number,
   ): void {
-    const channel = this.#instanceChannel(instanceId);
-    this.#client.publish(channel, `m|${hops}|${peerId}|${text}`).then(
-      (receivers) => {
-        if (receivers === 0) {
-          this.#handlers?.undeliverable(peerId, text, hops, instanceId);
-        }
-      },
-      // Redis is down: the peer's own instance cannot be reached either
-      // way; its client recovers through resume and ICE restarts.
-      () => {},
-    );
+    let frames = this.#outbox.get(instanceId);
+    if (!frames) {
+      frames = [];
+      this.#outbox.set(instanceId, frames);
+    }
+    frames.push({ peerId, text, hops });
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flush());
+    }
   }
 
   publish(roomId: string, event: RoomEvent): void {
+    // Frames sent before this event go first: one connection keeps order.
+    this.#flush();
     const message = JSON.stringify({ o: this.instanceId, e: event });
     this.#client.publish(this.#roomChannel(roomId), message).catch(() => {});
+  }
+
+  /** Publishes what {@linkcode sendToPeer} queued, one message per instance. */
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#outbox.size === 0) return;
+    const outbox = this.#outbox;
+    this.#outbox = new Map();
+    for (const [instanceId, frames] of outbox) {
+      this.#client.publish(
+        this.#instanceChannel(instanceId),
+        encodeFrames(frames),
+      ).then(
+        (receivers) => {
+          if (receivers !== 0) return;
+          for (const f of frames) {
+            this.#handlers?.undeliverable(f.peerId, f.text, f.hops, instanceId);
+          }
+        },
+        // Redis is down: the peer's own instance cannot be reached either
+        // way; its client recovers through resume and ICE restarts.
+        () => {},
+      );
+    }
   }
 
   follow(roomId: string): Promise<void> {
@@ -580,16 +615,11 @@ export class RedisStore implements RoomStore, Bus {
       this.#stateChanged();
       return;
     }
-    // "m|<hops>|<peerId>|<frame>": the frame is passed through unparsed.
-    const a = message.indexOf("|", 2);
-    const b = message.indexOf("|", a + 1);
-    if (!message.startsWith("m|") || a < 0 || b < 0) return;
-    const hops = Number(message.slice(2, a));
-    this.#handlers?.peerMessage(
-      message.slice(a + 1, b),
-      message.slice(b + 1),
-      hops,
-    );
+    const handlers = this.#handlers;
+    if (!handlers) return;
+    for (const f of decodeFrames(message)) {
+      handlers.peerMessage(f.peerId, f.text, f.hops);
+    }
   }
 
   #fromRoom(message: string, channel: string): void {
@@ -678,6 +708,67 @@ export class RedisStore implements RoomStore, Bus {
       });
     }
   }
+}
+
+/** A frame on its way to a peer on another instance. */
+export interface PeerFrame {
+  peerId: string;
+  /** The frame as the peer's socket receives it, passed through unparsed. */
+  text: string;
+  hops: number;
+}
+
+/**
+ * One instance-channel message for `frames`: `m|<hops>|<peerId>|<frame>`
+ * for one, `b|` then `<hops>|<peerId>|<length>|<frame>` for each of
+ * several (lengths in UTF-16 code units, as JavaScript slices them).
+ */
+export function encodeFrames(frames: readonly PeerFrame[]): string {
+  if (frames.length === 1) {
+    const [f] = frames;
+    return `m|${f.hops}|${f.peerId}|${f.text}`;
+  }
+  let out = "b|";
+  for (const f of frames) {
+    out += `${f.hops}|${f.peerId}|${f.text.length}|${f.text}`;
+  }
+  return out;
+}
+
+/** The frames of an instance-channel message; none if it is malformed. */
+export function decodeFrames(message: string): PeerFrame[] {
+  if (message.startsWith("m|")) {
+    // The frame is passed through unparsed.
+    const a = message.indexOf("|", 2);
+    const b = message.indexOf("|", a + 1);
+    if (a < 0 || b < 0) return [];
+    return [{
+      hops: Number(message.slice(2, a)),
+      peerId: message.slice(a + 1, b),
+      text: message.slice(b + 1),
+    }];
+  }
+  if (!message.startsWith("b|")) return [];
+  const frames: PeerFrame[] = [];
+  let at = 2;
+  while (at < message.length) {
+    const a = message.indexOf("|", at);
+    const b = message.indexOf("|", a + 1);
+    const c = message.indexOf("|", b + 1);
+    if (a < 0 || b < 0 || c < 0) return [];
+    const length = Number(message.slice(b + 1, c));
+    const end = c + 1 + length;
+    if (!Number.isInteger(length) || length < 0 || end > message.length) {
+      return [];
+    }
+    frames.push({
+      hops: Number(message.slice(at, a)),
+      peerId: message.slice(a + 1, b),
+      text: message.slice(c + 1, end),
+    });
+    at = end;
+  }
+  return frames;
 }
 
 function toRecord(peerId: string, hash: Record<string, string>): PeerRecord {
