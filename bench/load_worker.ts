@@ -46,6 +46,15 @@ export type WorkerCommand =
     pairs: number;
     fullCheck: boolean;
   }
+  | {
+    /**
+     * Every joined client sends Parley's `ping` every `intervalMs`, spread
+     * evenly, for `durationMs`: what idle clients cost a server at rest.
+     */
+    cmd: "ping";
+    intervalMs: number;
+    durationMs: number;
+  }
   | { cmd: "close" }
   | { cmd: "exit" };
 
@@ -430,6 +439,29 @@ async function closeAll(): Promise<Partial<WorkerReply>> {
   return {};
 }
 
+async function pingAll(
+  cmd: Extract<WorkerCommand, { cmd: "ping" }>,
+): Promise<Partial<WorkerReply>> {
+  const all = pairs.flatMap((p) => [p.first, p.second]);
+  if (all.length === 0) throw new Error("no pairs joined");
+  const frame = JSON.stringify({ type: "ping" });
+  const t0 = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const elapsed = performance.now() - t0;
+      const due = Math.floor(
+        Math.min(elapsed, cmd.durationMs) * all.length / cmd.intervalMs,
+      );
+      while (sent < due) all[sent++ % all.length].ws?.send(frame);
+      if (elapsed < cmd.durationMs) setTimeout(tick, 20);
+      else resolve();
+    };
+    tick();
+  });
+  return { sent, elapsedMs: performance.now() - t0 };
+}
+
 async function handle(cmd: WorkerCommand): Promise<WorkerReply> {
   let result: Partial<WorkerReply> = {};
   let error: string | undefined;
@@ -443,6 +475,9 @@ async function handle(cmd: WorkerCommand): Promise<WorkerReply> {
         break;
       case "relay":
         result = await relay(cmd);
+        break;
+      case "ping":
+        result = await pingAll(cmd);
         break;
       case "close":
         result = await closeAll();

@@ -16,6 +16,7 @@ import {
 } from "../bench/scenarios.ts";
 import { faultCount } from "../bench/generators.ts";
 import { redisInstalled } from "../bench/redis.ts";
+import { runScale } from "../bench/scale.ts";
 
 /** A small run's configuration (a few hundred connections, seconds). */
 function smallConfig(tempDir: string): BenchConfig {
@@ -146,5 +147,31 @@ Deno.test({
     } finally {
       await Deno.remove(tempDir, { recursive: true }).catch(() => {});
     }
+  },
+});
+
+Deno.test({
+  name:
+    "runScale() holds clients on three instances sharing Redis, pings them and relays across instances with no fault",
+  ignore: !redisInstalled() && Deno.env.get("CI") !== "true",
+  async fn() {
+    const result = await runScale({
+      connections: 600,
+      perInstance: 200,
+      perWorker: 300,
+      holdSec: 2,
+      signalRate: 100,
+    }, () => {});
+    assert.equal(result.instances, 3);
+    assert.equal(result.joined, 600);
+    assert.equal(faultCount(result.faults), 0, JSON.stringify(result.faults));
+    assert.deepEqual(result.errors, []);
+    assert.ok(result.pingsPerSec > 0, "pings were sent");
+    assert.equal(result.signalReceived, result.signalSent);
+    assert.ok(result.signalSent > 0);
+    assert.ok(
+      result.redisKeys > 600,
+      `Redis holds the peers: ${result.redisKeys}`,
+    );
   },
 });
