@@ -20,6 +20,8 @@ const WATCHDOG_MS = 1000;
 
 /** How long a shutdown waits for clients to finish their close handshake. */
 const SOCKET_DRAIN_MS = 2000;
+/** How long to wait before listening again after the accept loop failed. */
+const RELISTEN_MS = 1000;
 
 /** Sweeps between checks of the loaded rooms against the store. */
 const RECONCILE_SWEEPS = 10;
@@ -119,21 +121,59 @@ export async function startServer(
       now,
     },
   );
-  const { promise: listening, resolve } = Promise.withResolvers<
-    Deno.NetAddr
-  >();
-  const server = Deno.serve({
-    port: config.port,
-    hostname: config.host,
-    onListen: (addr) => resolve(addr as Deno.NetAddr),
-    onError: (error) => {
-      log.error("http.failed", {
+  const serve = (port: number) => {
+    const { promise: listening, resolve, reject } = Promise.withResolvers<
+      Deno.NetAddr
+    >();
+    const server = Deno.serve({
+      port,
+      hostname: config.host,
+      onListen: (addr) => resolve(addr as Deno.NetAddr),
+      onError: (error) => {
+        log.error("http.failed", {
+          error: error instanceof Error ? error.message : String(error),
+        });
+        return new Response("Internal server error\n", { status: 500 });
+      },
+    }, handler);
+    server.finished.catch(reject);
+    return { server, listening };
+  };
+  let current = serve(config.port);
+  const addr = await current.listening;
+  const { promise: finished, resolve: finish } = Promise.withResolvers<void>();
+  let stopping: Promise<void> | undefined;
+  // Deno.serve's accept loop ends when the process runs out of file
+  // descriptors (EMFILE: more sockets than `ulimit -n` allows, e.g. a flood
+  // of connections under a MAX_CONNECTIONS above the limit). The sockets it
+  // served go with it, but the process, its sessions and every other room
+  // stay: it listens again on the same port, and clients resume.
+  const watch = (server: Deno.HttpServer) => {
+    server.finished.then(finish, async (error) => {
+      if (stopping) return finish();
+      log.error("http.accept.failed", {
         error: error instanceof Error ? error.message : String(error),
+        retryMs: RELISTEN_MS,
       });
-      return new Response("Internal server error\n", { status: 500 });
-    },
-  }, handler);
-  const addr = await listening;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, RELISTEN_MS));
+        if (stopping) return finish();
+        const next = serve(addr.port);
+        try {
+          await next.listening;
+          current = next;
+          log.info("listening.again", { port: addr.port });
+          watch(next.server);
+          return;
+        } catch (error) {
+          log.error("http.listen.failed", {
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
+      }
+    });
+  };
+  watch(current.server);
   log.info("listening", {
     url: `http://${addr.hostname}:${addr.port}/`,
     store: config.redisUrl || config.redisSentinels.length > 0
@@ -157,11 +197,10 @@ export async function startServer(
     }
   }, config.sweepIntervalMs);
 
-  let stopping: Promise<void> | undefined;
   return {
     addr,
     hub,
-    finished: server.finished,
+    finished,
     shutdown() {
       stopping ??= (async () => {
         clearInterval(sweeper);
@@ -169,7 +208,7 @@ export async function startServer(
         hub.shutdown();
         // Let clients answer our 4000 close before the server cuts the rest.
         await registry.drained(SOCKET_DRAIN_MS);
-        await server.shutdown();
+        await current.server.shutdown().catch(() => {});
         deps.store.close();
         log.info("stopped");
       })();

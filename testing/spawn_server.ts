@@ -46,6 +46,8 @@ export interface SpawnedServer extends AsyncDisposable {
 export interface SpawnOptions {
   /** Configuration on top of {@linkcode TEST_ENV}. @default {{}} */
   env?: TestEnv;
+  /** Runs it under `ulimit -n` this many open files (through bash). */
+  maxOpenFiles?: number;
 }
 
 /**
@@ -57,15 +59,26 @@ export async function spawnServer(
   options: SpawnOptions = {},
 ): Promise<SpawnedServer> {
   const env = { ...TEST_ENV, ...options.env };
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      MAIN,
-    ],
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    MAIN,
+  ];
+  // `exec` keeps the process ID, so kills still reach main.ts.
+  const [command, ...args] = options.maxOpenFiles
+    ? [
+      "bash",
+      "-c",
+      `ulimit -n ${options.maxOpenFiles} && exec "$0" "$@"`,
+      ...deno,
+    ]
+    : deno;
+  const child = new Deno.Command(command, {
+    args,
     env,
     stdin: "null",
     stdout: "null",
