@@ -827,8 +827,20 @@ const SAFARI_LIMITS = `(() => {
     }
     return play.call(this);
   };
-  // Autoplay is refused the same way: an element that starts by itself
-  // is paused at once (media events reach a capturing listener).
+  // Autoplay is refused the same way. A pause() right after srcObject is
+  // set clears the element's autoplay flag before it can start (pausing
+  // on the "play" event alone lets it play, and pull audio, for a moment).
+  const srcObject = Object.getOwnPropertyDescriptor(
+    HTMLMediaElement.prototype,
+    "srcObject",
+  );
+  Object.defineProperty(HTMLMediaElement.prototype, "srcObject", {
+    ...srcObject,
+    set(value) {
+      srcObject.set.call(this, value);
+      if (blocked) this.pause();
+    },
+  });
   document.addEventListener("play", (event) => {
     if (blocked) event.target.pause();
   }, true);
