@@ -68,6 +68,10 @@ class FakeHost implements ConnectionHost<FakeSession> {
   dropped(session: FakeSession) {
     this.calls.push(`dropped ${session.peerId}`);
   }
+  control(_conn: Connection<FakeSession>, msg: { type: string }) {
+    this.calls.push(msg.type);
+    return Promise.resolve();
+  }
   closed() {
     this.calls.push("closed");
   }

@@ -311,6 +311,8 @@ Deno.test("parseServerMessage() reads back every message the server encodes", ()
       iceServers: [{ urls: ["turn:x"], username: "u", credential: "c" }],
       iceServersTtlMs: 1000,
       limits,
+      host: "p",
+      locked: false,
       ref: 1,
     },
     { type: "ice-servers", iceServers: [{ urls: "stun:x" }] },
