@@ -221,7 +221,15 @@ export class Hub implements ConnectionHost<Session> {
           roomId,
           (to, text) => this.#delivery.enqueue(to, text, 0),
         );
-        if (wasHost) await this.#controls.announce(roomId);
+        // Announced once: a failure here must not repeat the expiry.
+        if (wasHost) {
+          await this.#controls.announce(roomId).catch((error) =>
+            o.log.warn("sweep.announce_failed", {
+              room: roomId,
+              error: `${error}`,
+            })
+          );
+        }
       };
       await announce().catch((error) => {
         o.log.warn("sweep.announce_failed", {
