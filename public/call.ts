@@ -219,6 +219,23 @@ export class Call {
     this.#client.start();
   }
 
+  /** Locks or unlocks the room (the host only; the server checks). */
+  setLocked(locked: boolean): void {
+    if (this.#joinedSocket) this.#client?.send({ type: "lock", locked });
+  }
+
+  /** Answers a knock on our locked room. */
+  answerKnock(knockId: string, admit: boolean): void {
+    if (!this.#joinedSocket) return;
+    this.#client?.send({ type: admit ? "admit" : "deny", knockId });
+    this.#connection.endKnock(knockId);
+  }
+
+  /** Removes a member from the room (the host only; the server checks). */
+  remove(peerId: string): void {
+    if (this.#joinedSocket) this.#client?.send({ type: "remove", peerId });
+  }
+
   /** Leaves the room for good and returns to the start page. */
   leave(): void {
     if (this.#joinedSocket) this.#client?.send({ type: "leave" });
@@ -302,6 +319,8 @@ export class Call {
     if (status === "closed" && code !== undefined) {
       const message = code === CLOSE.replaced.code
         ? "This call was opened in another tab, so it ended here."
+        : code === CLOSE.removed.code
+        ? "The host removed you from this room."
         : `The server closed the connection (code ${code}).`;
       this.#endCall();
       connection.fail(message);
@@ -326,6 +345,23 @@ export class Call {
         return this.#onSignal(message.from, message.data);
       case "error":
         return this.#onError(message.code, message.message);
+      case "room":
+        this.#connection.host.value = message.host ?? "";
+        this.#connection.locked.value = message.locked;
+        return;
+      case "knocking":
+        this.#connection.knocking.value = true;
+        this.#connection.error.value = "";
+        return;
+      case "knock":
+        this.#connection.addKnock({
+          knockId: message.knockId,
+          name: message.name,
+        });
+        return;
+      case "knock-ended":
+        this.#connection.endKnock(message.knockId);
+        return;
     }
   }
 
@@ -337,6 +373,10 @@ export class Call {
     this.#token = message.token;
     connection.selfId.value = message.peerId;
     connection.error.value = "";
+    connection.host.value = message.host ?? "";
+    connection.locked.value = message.locked;
+    connection.knocking.value = false;
+    if (!message.resumed) connection.knocks.value = [];
     const firstJoin = connection.phase.peek() !== "call";
     connection.phase.value = "call";
     saveSession({
@@ -411,6 +451,8 @@ export class Call {
       case "unavailable":
       case "rate-limited":
         if (!this.#joinedSocket) {
+          // Say why the join waits (a busy room's knocks, say), and retry.
+          if (code === "rate-limited") connection.fail(`${text}. Retrying…`);
           setTimeout(() => {
             if (this.#client?.open && !this.#joinedSocket) this.#sendJoin();
           }, 2_000);
@@ -418,8 +460,16 @@ export class Call {
         return;
       case "invalid-room":
       case "invalid-name":
+      case "knock-denied":
+      case "knock-timeout":
         this.#endCall();
-        connection.fail(text);
+        connection.fail(
+          code === "knock-denied" ? "The host did not let you in." : text,
+        );
+        return;
+      case "not-host":
+        // Someone else hosts now; the `room` message says who.
+        connection.fail("Only the room's host can do that.");
         return;
       default:
         console.warn(`parley: server error ${code}: ${text}`);
@@ -831,6 +881,7 @@ export class Call {
     connection.phase.value = "start";
     connection.status.value = "idle";
     connection.selfId.value = "";
+    connection.resetControls();
   }
 
   #listen(

@@ -60,6 +60,13 @@ export function CallPage(
   }
   const selfId = connection.selfId.value;
   const selfName = displayName(audio.name.value, selfId);
+  const hostId = connection.host.value;
+  const isHost = connection.isHost.value;
+  const locked = connection.locked.value;
+  const hostName = isHost ? "You" : displayName(
+    participants.find((p) => p.peerId === hostId)?.name.value ?? "",
+    hostId,
+  );
   const ptt = audio.pushToTalk.value && !audio.talking.value;
   return (
     <div class="call">
@@ -67,6 +74,13 @@ export function CallPage(
         <h2 id="people-title">
           Participants ({participants.length + 1})
         </h2>
+        {hostId && (
+          <p class="room-state" role="status" aria-label="Room">
+            {locked ? "Locked: newcomers knock. " : ""}
+            {isHost ? "You host this room." : `${hostName} hosts this room.`}
+          </p>
+        )}
+        {isHost && <KnockList call={call} connection={connection} />}
         {audio.playbackBlocked.value && (
           <button
             type="button"
@@ -86,7 +100,12 @@ export function CallPage(
               audio.localLevel.value > SPEAKING_LEVEL}
             muted={muted}
             extra={!muted && ptt ? "hold Space to talk" : undefined}
-            chips={handRaised && <HandChip />}
+            chips={
+              <>
+                {isHost && <HostChip />}
+                {handRaised && <HandChip />}
+              </>
+            }
           >
             {audio.speakingWhileMuted.value && (
               <p class="note warning" role="status">
@@ -103,6 +122,8 @@ export function CallPage(
               graceMs={connection.resumeGraceMs.value}
               hand={hands.has(p.peerId)}
               trust={trust}
+              host={p.peerId === hostId}
+              canRemove={isHost}
             />
           ))}
         </ul>
@@ -133,6 +154,17 @@ export function CallPage(
           <Icon name="hand" />
           Raise hand
         </button>
+        {isHost && (
+          <button
+            type="button"
+            class="lock"
+            aria-pressed={locked}
+            onClick={() => call.setLocked(!locked)}
+          >
+            <Icon name={locked ? "lock" : "unlock"} />
+            Lock room
+          </button>
+        )}
         <button type="button" onClick={copy}>
           <Icon name="link" />
           Copy link
@@ -158,14 +190,61 @@ function HandChip() {
   return <span class="chip hand">hand raised</span>;
 }
 
+function HostChip() {
+  return <span class="chip host">host</span>;
+}
+
+/** Knocks on our locked room, each with Admit and Deny (we host). */
+function KnockList(
+  { call, connection }: { call: Call; connection: Connection },
+) {
+  const knocks = connection.knocks.value;
+  return (
+    <section class="knocks" aria-label="Waiting to join" aria-live="polite">
+      {knocks.length > 0 && (
+        <ul>
+          {knocks.map((k) => {
+            const who = k.name || "Someone";
+            return (
+              <li key={k.knockId} class="knock">
+                <span>{who} wants to join</span>
+                <button
+                  type="button"
+                  class="primary"
+                  aria-label={`Admit ${who}`}
+                  onClick={() => call.answerKnock(k.knockId, true)}
+                >
+                  Admit
+                </button>
+                <button
+                  type="button"
+                  aria-label={`Deny ${who}`}
+                  onClick={() =>
+                    call.answerKnock(k.knockId, false)}
+                >
+                  Deny
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </section>
+  );
+}
+
 function ParticipantTile(
-  { p, call, now, graceMs, hand, trust }: {
+  { p, call, now, graceMs, hand, trust, host, canRemove }: {
     p: Participant;
     call: Call;
     now: number;
     graceMs: number;
     hand: boolean;
     trust: Trust;
+    /** Whether this participant hosts the room. */
+    host: boolean;
+    /** Whether we host, and so may remove them. */
+    canRemove: boolean;
   },
 ) {
   const name = displayName(p.name.value, p.peerId);
@@ -198,6 +277,7 @@ function ParticipantTile(
       note={note}
       chips={
         <>
+          {host && <HostChip />}
           {hand && <HandChip />}
           <TrustChip trust={trust} peerId={p.peerId} />
         </>
@@ -214,6 +294,16 @@ function ParticipantTile(
         </button>
       )}
       <VerifyControls trust={trust} peerId={p.peerId} name={name} />
+      {canRemove && (
+        <button
+          type="button"
+          class="remove danger"
+          aria-label={`Remove ${name} from the room`}
+          onClick={() => call.remove(p.peerId)}
+        >
+          Remove
+        </button>
+      )}
       <div class="volume">
         <label for={volumeId}>Volume</label>
         <input

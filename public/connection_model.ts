@@ -8,6 +8,12 @@
 import { action, computed, createModel, signal } from "@preact/signals";
 import type { SocketStatus } from "./signaling_client.ts";
 
+/** Someone knocking on our locked room (we host it). */
+export interface KnockRequest {
+  knockId: string;
+  name: string;
+}
+
 /** Which screen shows. */
 export type Phase = "start" | "joining" | "call";
 
@@ -22,13 +28,26 @@ export const ConnectionModel = createModel(() => {
   const resumeGraceMs = signal(30_000);
   /** A problem the user should know about (shown in an alert). */
   const error = signal("");
+  /** The room's host (a peer ID; ours when we host). */
+  const host = signal("");
+  /** Whether the room is locked (newcomers knock). */
+  const locked = signal(false);
+  /** While we wait for the host of a locked room to let us in. */
+  const knocking = signal(false);
+  /** Knocks waiting for our answer, oldest first (when we host). */
+  const knocks = signal<KnockRequest[]>([]);
+  /** Whether we host the room. */
+  const isHost = computed(() =>
+    selfId.value !== "" && host.value === selfId.value
+  );
   /** Plain words for the signaling status. */
   const statusText = computed(() => {
     switch (status.value) {
       case "connecting":
         return "Connecting to the server…";
       case "open":
-        return phase.value === "call" ? "Connected" : "Joining…";
+        if (phase.value === "call") return "Connected";
+        return knocking.value ? "Waiting for the host…" : "Joining…";
       case "reconnecting":
         return "Reconnecting to the server… (the call continues)";
       default:
@@ -43,9 +62,30 @@ export const ConnectionModel = createModel(() => {
     iceServers,
     resumeGraceMs,
     error,
+    host,
+    locked,
+    knocking,
+    knocks,
+    isHost,
     statusText,
     fail: action((message: string) => {
       error.value = message;
+    }),
+    /** Adds a knock to answer (once per ID). */
+    addKnock: action((knock: KnockRequest) => {
+      if (knocks.value.some((k) => k.knockId === knock.knockId)) return;
+      knocks.value = [...knocks.value, knock];
+    }),
+    /** Takes a knock off the list (answered, timed out, or withdrawn). */
+    endKnock: action((knockId: string) => {
+      knocks.value = knocks.value.filter((k) => k.knockId !== knockId);
+    }),
+    /** Forgets the room's controls (the call ended). */
+    resetControls: action(() => {
+      host.value = "";
+      locked.value = false;
+      knocking.value = false;
+      knocks.value = [];
     }),
   };
 });

@@ -103,8 +103,17 @@ export function StartPage(
             Without one, you get a name like “Calm Otter”.
           </p>
         </div>
+        {connection.knocking.value && (
+          <p class="knocking" role="status">
+            This room is locked. Waiting for the host to let you in…
+          </p>
+        )}
         <button type="submit" class="primary join-button" disabled={joining}>
-          {joining ? "Joining…" : "Join"}
+          {connection.knocking.value
+            ? "Waiting…"
+            : joining
+            ? "Joining…"
+            : "Join"}
         </button>
         {joining && (
           <button type="button" onClick={() => call.leave()}>Cancel</button>

@@ -19,7 +19,7 @@ import type { Connection } from "./connection.ts";
 import type { ResolvedHubOptions } from "./hub_options.ts";
 import type { RoomRegistry, Session } from "./room_registry.ts";
 import type { Delivery } from "./delivery.ts";
-import type { PeerRecord, RoomStore } from "../storage/mod.ts";
+import type { PeerRecord, RoomState, RoomStore } from "../storage/mod.ts";
 
 /** What {@linkcode Admission} works with. */
 export interface AdmissionDeps {
@@ -31,6 +31,8 @@ export interface AdmissionDeps {
   dropped(session: Session): void;
   /** The limits clients are told in `joined`. */
   limits(): Limits;
+  /** The room is locked: `conn` knocks instead of joining. */
+  knock(conn: Connection<Session>, msg: JoinMessage, state: RoomState): void;
 }
 
 /** New joins and resumes. */
@@ -41,8 +43,15 @@ export class Admission {
     this.#deps = deps;
   }
 
-  /** Joins `conn` as a new peer of `msg.room`. */
-  async joinNew(conn: Connection<Session>, msg: JoinMessage): Promise<void> {
+  /**
+   * Joins `conn` as a new peer of `msg.room`, or, if the room is locked and
+   * the host did not `admit` it, makes it knock.
+   */
+  async joinNew(
+    conn: Connection<Session>,
+    msg: JoinMessage,
+    admitted = false,
+  ): Promise<void> {
     const o = this.#deps.options;
     const instanceId = this.#deps.delivery.instanceId;
     const room = await this.#deps.registry.load(msg.room);
@@ -57,13 +66,26 @@ export class Admission {
       awaySince: null,
       instanceId,
     };
-    if (await this.#deps.store.addPeer(record, o.maxRoomSize) === "full") {
+    const added = await this.#deps.store.addPeer(record, o.maxRoomSize, {
+      admitted,
+    });
+    if (added === "full") {
       throw new ProtocolError(
         "room-full",
         `Cannot join room "${msg.room}": room already has ${o.maxRoomSize} peers`,
         msg.ref,
       );
     }
+    if (added === "locked") {
+      const state = await this.#deps.store.getRoom(msg.room);
+      if (state.locked) {
+        this.#deps.knock(conn, msg, state);
+        return;
+      }
+      // Unlocked in the meantime: join as anyone would.
+      return await this.joinNew(conn, msg, admitted);
+    }
+    const state = await this.#deps.store.getRoom(msg.room);
     const session: Session = {
       peerId,
       roomId: msg.room,
@@ -73,7 +95,7 @@ export class Admission {
     const others = [...room.values()];
     this.#deps.registry.add(room, session);
     this.#deps.options.metrics.countJoin();
-    this.#attach(conn, session, token, false, others, msg.ref);
+    this.#attach(conn, session, token, false, others, state, msg.ref);
     const joined = encode({ type: "peer-joined", peerId, name: session.name });
     this.#deps.delivery.tellRoom(room, joined, session, true);
     this.#deps.store.bus?.publish(msg.room, {
@@ -103,6 +125,9 @@ export class Admission {
       throw refuse();
     }
     const instanceId = this.#deps.delivery.instanceId;
+    // Read before the resume below: from then on frames for the peer come
+    // here, and nothing may wait between it and the attach.
+    const state = await this.#deps.store.getRoom(record.roomId);
     const room = await this.#deps.registry.load(record.roomId);
     let session = room.get(record.peerId);
     if (!session) {
@@ -133,7 +158,7 @@ export class Admission {
     session.instanceId = instanceId;
     const others = [...room.values()].filter((s) => s !== session);
     this.#deps.options.metrics.countResume();
-    this.#attach(conn, session, msg.token ?? "", true, others, msg.ref);
+    this.#attach(conn, session, msg.token ?? "", true, others, state, msg.ref);
     for (const text of queued) conn.send(text);
     for (const text of pending) conn.send(text);
     this.#deps.store.bus?.publish(record.roomId, {
@@ -154,6 +179,7 @@ export class Admission {
     token: string,
     resumed: boolean,
     others: Session[],
+    state: RoomState,
     ref: Ref | undefined,
   ): void {
     session.conn = conn;
@@ -168,6 +194,8 @@ export class Admission {
       peers: others.map((s) => ({ peerId: s.peerId, name: s.name })),
       iceServers: ice.iceServers,
       limits: this.#deps.limits(),
+      host: state.host,
+      locked: state.locked,
     };
     if (ice.ttlMs !== undefined) joined.iceServersTtlMs = ice.ttlMs;
     if (ref !== undefined) joined.ref = ref;

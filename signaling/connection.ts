@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  type AnswerMessage,
   type ClientMessage,
   CLOSE,
   type CloseCode,
@@ -15,9 +16,11 @@ import {
   exceedsUtf8Bytes,
   inspectSignalData,
   type JoinMessage,
+  type LockMessage,
   parseClientMessage,
   ProtocolError,
   type Ref,
+  type RemoveMessage,
   type ServerMessage,
   type SignalMessage,
 } from "./protocol.ts";
@@ -55,6 +58,11 @@ export interface ConnectionHost<S extends BoundSession> {
   relay(conn: Connection<S>, raw: string, msg: SignalMessage): void;
   /** Fresh ICE servers for the attached session. */
   iceServers(conn: Connection<S>, ref: Ref | undefined): ServerMessage;
+  /** A host's control: lock, admit, deny or remove. */
+  control(
+    conn: Connection<S>,
+    msg: LockMessage | AnswerMessage | RemoveMessage,
+  ): Promise<void>;
   /** The socket of a joined session closed without `leave`. */
   dropped(session: S): void;
   /** The socket closed; the connection is done. */
@@ -84,6 +92,8 @@ export interface ConnectionOptions {
 export interface ClientHooks {
   /** Whether the address may make another join attempt now. */
   allowJoin?: () => boolean;
+  /** Whether the address may knock on a locked room now. */
+  allowKnock?: () => boolean;
   /** Called once when the socket has really closed (not when asked to). */
   onClose?: () => void;
 }
@@ -113,7 +123,8 @@ export class Connection<S extends BoundSession = BoundSession> {
   #session?: S;
   #budget: number;
   #busy = false;
-  #backlog: (string | null)[] = [];
+  /** Frames (or tasks) waiting for the one being handled. */
+  #backlog: (string | null | (() => void))[] = [];
   #joinTimer?: ReturnType<typeof setTimeout>;
   #closed = false;
   #relays = 0;
@@ -244,6 +255,31 @@ export class Connection<S extends BoundSession = BoundSession> {
     }, 0);
   }
 
+  /** Whether the client's address may knock on a locked room now. */
+  allowKnock(): boolean {
+    return this.#client.allowKnock?.() ?? true;
+  }
+
+  /**
+   * While the socket knocks on a locked room, the join timeout is off (the
+   * knock has its own); when the knock ends without a session, it is on.
+   */
+  knocking(active: boolean): void {
+    if (active) clearTimeout(this.#joinTimer);
+    else if (!this.#session && !this.#closed) this.#armJoinTimer();
+  }
+
+  /**
+   * Runs `task` in this socket's order, as if a message had started it
+   * (an admitted knock joins this way); its errors go to the client.
+   */
+  run(task: () => Promise<void>, ref?: Ref): void {
+    if (this.#closed) return;
+    const start = () => this.#await(task(), ref);
+    if (this.#busy) this.#backlog.push(start);
+    else start();
+  }
+
   /** Binds a joined session to this socket (the host calls it). */
   attach(session: S): void {
     this.#session = session;
@@ -317,6 +353,12 @@ export class Connection<S extends BoundSession = BoundSession> {
         case "ice-servers":
           this.send(encode(this.#host.iceServers(this, msg.ref)));
           return;
+        case "lock":
+        case "admit":
+        case "deny":
+        case "remove":
+          this.#await(this.#host.control(this, msg), msg.ref);
+          return;
       }
     } catch (error) {
       this.#fail(error, ref);
@@ -329,7 +371,9 @@ export class Connection<S extends BoundSession = BoundSession> {
     pending.catch((error) => this.#fail(error, ref)).finally(() => {
       this.#busy = false;
       while (!this.#busy && this.#backlog.length > 0 && !this.#closed) {
-        this.#handle(this.#backlog.shift() ?? null);
+        const next = this.#backlog.shift() ?? null;
+        if (typeof next === "function") next();
+        else this.#handle(next);
       }
     });
   }

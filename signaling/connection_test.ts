@@ -68,6 +68,10 @@ class FakeHost implements ConnectionHost<FakeSession> {
   dropped(session: FakeSession) {
     this.calls.push(`dropped ${session.peerId}`);
   }
+  control(_conn: Connection<FakeSession>, msg: { type: string }) {
+    this.calls.push(msg.type);
+    return Promise.resolve();
+  }
   closed() {
     this.calls.push("closed");
   }
@@ -196,4 +200,47 @@ Deno.test("Connection closes with 4502 for an oversized frame while its host is 
   await settle();
   assert.deepEqual(c.socket.closedWith, { code: 4502, reason: "too-large" });
   assert.deepEqual(c.host.calls, ["join r", "closed"]);
+});
+
+Deno.test("Connection hands lock, admit, deny and remove to its host's control", async () => {
+  using c = setup();
+  for (
+    const msg of [
+      { type: "lock", locked: true },
+      { type: "admit", knockId: "k" },
+      { type: "deny", knockId: "k" },
+      { type: "remove", peerId: "p" },
+    ]
+  ) {
+    c.conn.receive(JSON.stringify(msg));
+    await settle();
+  }
+  assert.deepEqual(c.host.calls, ["lock", "admit", "deny", "remove"]);
+});
+
+Deno.test("Connection stops its join timeout while knocking and starts it again when the knock ends", async () => {
+  using c = setup({ joinTimeoutMs: 20 });
+  c.conn.knocking(true);
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  assert.equal(c.socket.closedWith, undefined, "closed while knocking");
+  c.conn.knocking(false);
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  assert.deepEqual(c.socket.closedWith, { code: 4001, reason: "join-timeout" });
+});
+
+Deno.test("Connection.run() waits for the message being handled, then runs in order", async () => {
+  using c = setup();
+  const { promise, resolve } = Promise.withResolvers<void>();
+  c.host.gate = promise;
+  c.conn.receive(JSON.stringify({ type: "join", room: "r" }));
+  c.conn.run(() => {
+    c.host.calls.push("task");
+    return Promise.resolve();
+  });
+  c.conn.receive(JSON.stringify({ type: "signal", to: "a", data: 1 }));
+  await settle();
+  assert.deepEqual(c.host.calls, ["join r"]);
+  resolve();
+  await settle();
+  assert.deepEqual(c.host.calls, ["join r", "task", "relay a"]);
 });

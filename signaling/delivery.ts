@@ -12,7 +12,7 @@
  */
 import type { Logger } from "./log.ts";
 import type { Room, RoomRegistry, Session } from "./room_registry.ts";
-import type { Bus, RoomStore } from "../storage/mod.ts";
+import type { Bus, RoomEvent, RoomStore } from "../storage/mod.ts";
 
 /**
  * How many times a frame for a peer may be passed on between instances
@@ -58,10 +58,13 @@ export class Delivery {
    * Starts taking what the bus brings: frames for members here, room
    * events, and the word that events may have been lost (`resync`).
    */
-  listen(resync: () => void): void {
+  listen(
+    resync: () => void,
+    roomEvent: (roomId: string, event: RoomEvent) => void,
+  ): void {
     this.#bus?.listen({
       peerMessage: (peerId, text, hops) => this.#fromBus(peerId, text, hops),
-      roomEvent: (roomId, event) => this.#registry.event(roomId, event),
+      roomEvent,
       undeliverable: (peerId, text, hops, instanceId) =>
         this.enqueue(peerId, text, hops, undefined, instanceId),
       resync,

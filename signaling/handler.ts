@@ -315,6 +315,7 @@ export function createHandler(
       registry,
       client: {
         allowJoin: () => limiter.allowJoin(ip),
+        allowKnock: () => limiter.allowKnock(ip),
         onClose: admitted.release,
       },
     });

@@ -22,12 +22,15 @@
  * @module
  */
 import {
+  type AnswerMessage,
   CLOSE,
   type JoinMessage,
   type Limits,
+  type LockMessage,
   ProtocolError,
   type Ref,
   relayedSignal,
+  type RemoveMessage,
   type ServerMessage,
   type SignalMessage,
 } from "./protocol.ts";
@@ -47,6 +50,7 @@ import {
 import { RoomRegistry, type Session } from "./room_registry.ts";
 import { Delivery } from "./delivery.ts";
 import { Admission } from "./admission.ts";
+import { RoomControls } from "./room_controls.ts";
 import { type RoomStore, StoreUnavailableError } from "../storage/mod.ts";
 
 export type { ClientHooks, PeerSocket } from "./connection.ts";
@@ -64,6 +68,7 @@ export class Hub implements ConnectionHost<Session> {
   readonly #registry: RoomRegistry;
   readonly #delivery: Delivery;
   readonly #admission: Admission;
+  readonly #controls: RoomControls;
   readonly #connections = new Set<Connection<Session>>();
   /** Store writes that failed and are retried on each sweep. */
   #retries: (() => Promise<unknown>)[] = [];
@@ -93,8 +98,30 @@ export class Hub implements ConnectionHost<Session> {
       options: this.#options,
       dropped: (session) => this.dropped(session),
       limits: () => this.limits,
+      knock: (conn, msg, state) => this.#controls.knock(conn, msg, state),
     });
-    this.#delivery.listen(() => void this.#reconcile());
+    this.#controls = new RoomControls({
+      store,
+      registry: this.#registry,
+      delivery: this.#delivery,
+      options: this.#options,
+      admit: async (conn, msg) => {
+        this.#registry.pin(msg.room);
+        try {
+          await this.#admission.joinNew(conn, msg, true);
+        } finally {
+          this.#registry.unpin(msg.room);
+        }
+      },
+    });
+    this.#delivery.listen(
+      () => void this.#reconcile(),
+      (roomId, event) => {
+        if (!this.#controls.roomEvent(roomId, event)) {
+          this.#registry.event(roomId, event);
+        }
+      },
+    );
     this.#reconciledAt = this.#options.now();
   }
 
@@ -187,13 +214,23 @@ export class Hub implements ConnectionHost<Session> {
     });
     // The store hands each expired peer out once: from here on every one is
     // announced, whatever fails for another.
-    for (const { peerId, roomId } of result.peers) {
-      const announce = () =>
-        this.#registry.expire(
+    for (const { peerId, roomId, wasHost } of result.peers) {
+      const announce = async () => {
+        await this.#registry.expire(
           peerId,
           roomId,
           (to, text) => this.#delivery.enqueue(to, text, 0),
         );
+        // Announced once: a failure here must not repeat the expiry.
+        if (wasHost) {
+          await this.#controls.announce(roomId).catch((error) =>
+            o.log.warn("sweep.announce_failed", {
+              room: roomId,
+              error: `${error}`,
+            })
+          );
+        }
+      };
       await announce().catch((error) => {
         o.log.warn("sweep.announce_failed", {
           room: roomId,
@@ -203,6 +240,7 @@ export class Hub implements ConnectionHost<Session> {
       });
       o.log.debug("peer.expired", { peer: peerId });
     }
+    this.#controls.prune();
     if (
       this.#store.bus && o.now() - this.#reconciledAt >= o.reconcileIntervalMs
     ) {
@@ -219,6 +257,7 @@ export class Hub implements ConnectionHost<Session> {
   /** Closes every socket with the restart code and refuses new ones. */
   shutdown(): void {
     this.#closed = true;
+    this.#controls.close();
     for (const conn of this.#connections) conn.close(CLOSE.restart);
   }
 
@@ -227,10 +266,18 @@ export class Hub implements ConnectionHost<Session> {
   /** The socket closed; forget it. */
   closed(conn: Connection<Session>): void {
     this.#connections.delete(conn);
+    this.#controls.cancel(conn);
   }
 
   /** Handles a join (new or resume) for `conn`. */
   async join(conn: Connection<Session>, msg: JoinMessage): Promise<void> {
+    if (this.#controls.isKnocking(conn)) {
+      throw new ProtocolError(
+        "already-joined",
+        "This socket is knocking; wait for the host or send leave",
+        msg.ref,
+      );
+    }
     this.#registry.pin(msg.room);
     try {
       if (msg.token !== undefined) await this.#admission.resume(conn, msg);
@@ -280,6 +327,14 @@ export class Hub implements ConnectionHost<Session> {
       ));
   }
 
+  /** A host's `lock`, `admit`, `deny` or `remove`. */
+  control(
+    conn: Connection<Session>,
+    msg: LockMessage | AnswerMessage | RemoveMessage,
+  ): Promise<void> {
+    return this.#controls.control(conn, msg);
+  }
+
   /** Fresh ICE servers for `conn`'s session. */
   iceServers(conn: Connection<Session>, ref: Ref | undefined): ServerMessage {
     const session = conn.session;
@@ -304,7 +359,14 @@ export class Hub implements ConnectionHost<Session> {
    */
   async leave(conn: Connection<Session>, unload: boolean): Promise<void> {
     const session = conn.session;
-    if (!session) throw new ProtocolError("not-joined", "Join a room first");
+    if (!session) {
+      // A knocker that gives up.
+      if (this.#controls.cancel(conn)) {
+        conn.knocking(false);
+        return;
+      }
+      throw new ProtocolError("not-joined", "Join a room first");
+    }
     conn.detach();
     if (unload) {
       const o = this.#options;
@@ -312,11 +374,19 @@ export class Hub implements ConnectionHost<Session> {
       this.dropped(session, o.now() - (o.resumeGraceMs - keep));
       return;
     }
+    const wasHost = await this.#store.getRoom(session.roomId).then(
+      (state) => state.host === session.peerId,
+      () => true,
+    );
     this.#registry.remove(session.roomId, session.peerId, true);
     this.#registry.unloadIfIdle(session.roomId);
     await this.#storeWrite(() =>
       this.#store.removePeer(session.peerId, this.#options.now())
     );
+    // The right passed to the member present longest: everyone hears who.
+    if (wasHost) {
+      await this.#controls.announce(session.roomId).catch(() => {});
+    }
     this.#options.log.debug("peer.left", {
       room: session.roomId,
       peer: session.peerId,

@@ -29,6 +29,9 @@ export const HUB_CONFIG_KEYS = [
   "candidateBurst",
   "maxSdpBytes",
   "maxCandidateBytes",
+  "knockTimeoutMs",
+  "maxKnocks",
+  "roomKnockRate",
 ] as const satisfies readonly (keyof Config)[];
 
 /**

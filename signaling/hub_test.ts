@@ -133,7 +133,11 @@ Deno.test("Hub keeps a dropped peer a member until the sweep after its grace", a
   assert.deepEqual(b.socket.take(), []);
   f.time += 2;
   await f.hub.sweep();
-  assert.deepEqual(b.socket.take(), [{ type: "peer-left", peerId: a.peerId }]);
+  // a created the room: b is its host now.
+  assert.deepEqual(b.socket.take(), [
+    { type: "peer-left", peerId: a.peerId },
+    { type: "room", host: b.peerId, locked: false },
+  ]);
 });
 
 Deno.test("Hub resumes a session with its queue in order and tells nobody", async () => {
@@ -323,7 +327,7 @@ Deno.test("Hub keeps a peer that left on unload resumable for the unload grace o
     const a = await join({ type: "join", room: "r" });
     const b = await join({ type: "join", room: "r" });
     const [joinedA] = a.take();
-    b.take();
+    const [joinedB] = b.take();
     // A reload: leave on unload, then the new page resumes at once.
     a.conn?.receive(JSON.stringify({ type: "leave", unload: true }));
     await settle();
@@ -344,7 +348,10 @@ Deno.test("Hub keeps a peer that left on unload resumable for the unload grace o
     assert.deepEqual(b.take(), [], "still a member inside the unload grace");
     time += 1;
     await hub.sweep();
-    assert.deepEqual(b.take(), [{ type: "peer-left", peerId: joinedA.peerId }]);
+    assert.deepEqual(b.take(), [
+      { type: "peer-left", peerId: joinedA.peerId },
+      { type: "room", host: joinedB.peerId, locked: false },
+    ]);
   } finally {
     hub.shutdown();
     await settle();

@@ -62,6 +62,8 @@ export interface ClientLimiterOptions {
   handshakesPerSec?: number;
   /** Sustained joins per second per address. @default {DEFAULTS.joinRate} */
   joinsPerSec?: number;
+  /** Knocks on locked rooms per minute per address. @default {DEFAULTS.knockRate} */
+  knocksPerMin?: number;
   /** Addresses no per-address limit applies to. @default {[]} */
   exempt?: readonly string[];
   /** @default {Date.now} */
@@ -78,6 +80,7 @@ interface ClientState {
   sockets: number;
   handshakes: TokenBucket;
   joins: TokenBucket;
+  knocks: TokenBucket;
 }
 
 /**
@@ -95,6 +98,7 @@ export class ClientLimiter {
       maxSocketsPerIp: DEFAULTS.maxConnectionsPerIp,
       handshakesPerSec: DEFAULTS.handshakeRate,
       joinsPerSec: DEFAULTS.joinRate,
+      knocksPerMin: DEFAULTS.knockRate,
       exempt: [],
       now: Date.now,
       ...options,
@@ -140,10 +144,19 @@ export class ClientLimiter {
     return this.#client(ip).joins.take();
   }
 
+  /** Whether `ip` may knock on a locked room now. */
+  allowKnock(ip: string): boolean {
+    if (this.#exempt.has(ip)) return true;
+    return this.#client(ip).knocks.take();
+  }
+
   /** Forgets addresses with no socket and full buckets. */
   prune(): void {
     for (const [ip, client] of this.#clients) {
-      if (client.sockets === 0 && client.handshakes.full && client.joins.full) {
+      if (
+        client.sockets === 0 && client.handshakes.full && client.joins.full &&
+        client.knocks.full
+      ) {
         this.#clients.delete(ip);
       }
     }
@@ -163,6 +176,7 @@ export class ClientLimiter {
           o.now,
         ),
         joins: new TokenBucket(o.joinsPerSec, o.joinsPerSec * 2, o.now),
+        knocks: new TokenBucket(o.knocksPerMin / 60, o.knocksPerMin, o.now),
       };
       this.#clients.set(ip, client);
     }

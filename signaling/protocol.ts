@@ -53,13 +53,37 @@ export interface IceServersRequest {
   ref?: Ref;
 }
 
+/** `lock`: the host locks or unlocks the room. */
+export interface LockMessage {
+  type: "lock";
+  locked: boolean;
+  ref?: Ref;
+}
+
+/** `admit` or `deny`: the host answers a knock. */
+export interface AnswerMessage {
+  type: "admit" | "deny";
+  knockId: string;
+  ref?: Ref;
+}
+
+/** `remove`: the host removes a member from the room. */
+export interface RemoveMessage {
+  type: "remove";
+  peerId: string;
+  ref?: Ref;
+}
+
 /** Every message a client may send. */
 export type ClientMessage =
   | JoinMessage
   | SignalMessage
   | LeaveMessage
   | PingMessage
-  | IceServersRequest;
+  | IceServersRequest
+  | LockMessage
+  | AnswerMessage
+  | RemoveMessage;
 
 /** A member of a room as other peers see it. */
 export interface PeerInfo {
@@ -94,7 +118,37 @@ export interface JoinedMessage {
   iceServers: IceServer[];
   iceServersTtlMs?: number;
   limits: Limits;
+  /** The host's peer ID (null only in a room being emptied). */
+  host: string | null;
+  locked: boolean;
   ref?: Ref;
+}
+
+/** `room`: the room's host or lock changed. */
+export interface RoomStateMessage {
+  type: "room";
+  host: string | null;
+  locked: boolean;
+}
+
+/** `knocking`: the room is locked; the host was asked to let you in. */
+export interface KnockingMessage {
+  type: "knocking";
+  knockId: string;
+  ref?: Ref;
+}
+
+/** `knock`: to the host, someone asks to join. */
+export interface KnockMessage {
+  type: "knock";
+  knockId: string;
+  name: string;
+}
+
+/** `knock-ended`: to the host, a knock was answered, timed out or gave up. */
+export interface KnockEndedMessage {
+  type: "knock-ended";
+  knockId: string;
 }
 
 /** `ice-servers`: fresh ICE servers, on request. */
@@ -153,7 +207,11 @@ export type ServerMessage =
   | PeerLeftMessage
   | RelayedSignalMessage
   | ErrorMessage
-  | PongMessage;
+  | PongMessage
+  | RoomStateMessage
+  | KnockingMessage
+  | KnockMessage
+  | KnockEndedMessage;
 
 /** A message as a client sends it (the server adds `plain` when parsing). */
 export type ClientFrame =
@@ -161,7 +219,10 @@ export type ClientFrame =
   | Omit<SignalMessage, "plain">
   | LeaveMessage
   | PingMessage
-  | IceServersRequest;
+  | IceServersRequest
+  | LockMessage
+  | AnswerMessage
+  | RemoveMessage;
 
 /**
  * Error codes, and whether each one spends the socket's error budget (bad
@@ -182,6 +243,9 @@ export const ERROR_CODES = {
   "unknown-peer": { budget: false },
   "queue-full": { budget: false },
   "unavailable": { budget: false },
+  "not-host": { budget: false },
+  "knock-denied": { budget: false },
+  "knock-timeout": { budget: false },
   "internal": { budget: false },
 } as const;
 
@@ -201,6 +265,7 @@ export const CLOSE = {
   replaced: { code: 4501, reason: "replaced" },
   tooLarge: { code: 4502, reason: "too-large" },
   rateLimited: { code: 4503, reason: "rate-limited" },
+  removed: { code: 4504, reason: "removed" },
 } as const;
 
 /** One entry of {@linkcode CLOSE}. */
@@ -317,6 +382,28 @@ export function parseClientMessage(raw: string): ClientMessage {
       return { type: "ping", ref };
     case "ice-servers":
       return { type: "ice-servers", ref };
+    case "lock":
+      if (typeof msg.locked !== "boolean") {
+        throw new ProtocolError(
+          "bad-message",
+          'Field "locked" must be true or false',
+          ref,
+        );
+      }
+      return { type: "lock", locked: msg.locked, ref };
+    case "admit":
+    case "deny":
+      return {
+        type: msg.type,
+        knockId: parseId(msg.knockId, "knockId", ref),
+        ref,
+      };
+    case "remove":
+      return {
+        type: "remove",
+        peerId: parseId(msg.peerId, "peerId", ref),
+        ref,
+      };
     default:
       if (typeof msg.type !== "string") {
         throw new ProtocolError(
@@ -331,6 +418,18 @@ export function parseClientMessage(raw: string): ClientMessage {
         ref,
       );
   }
+}
+
+/** An ID the server made: a non-empty string of at most 64 characters. */
+function parseId(value: unknown, field: string, ref?: Ref): string {
+  if (typeof value === "string" && value.length > 0 && value.length <= 64) {
+    return value;
+  }
+  throw new ProtocolError(
+    "bad-message",
+    `Field "${field}" must be an ID of 1-64 characters`,
+    ref,
+  );
 }
 
 function parseRef(ref: unknown): Ref | undefined {
@@ -476,7 +575,8 @@ export function parseServerMessage(raw: string): ServerMessage | undefined {
     case "joined":
       return isString(m.room) && isString(m.peerId) && isString(m.token) &&
           typeof m.resumed === "boolean" && isPeerList(m.peers) &&
-          isIceServers(m.iceServers, m.iceServersTtlMs) && isLimits(m.limits)
+          isIceServers(m.iceServers, m.iceServersTtlMs) &&
+          isLimits(m.limits) && isHost(m.host) && typeof m.locked === "boolean"
         ? m as unknown as JoinedMessage
         : undefined;
     case "ice-servers":
@@ -501,6 +601,19 @@ export function parseServerMessage(raw: string): ServerMessage | undefined {
         : undefined;
     case "pong":
       return m as unknown as PongMessage;
+    case "room":
+      return isHost(m.host) && typeof m.locked === "boolean"
+        ? m as unknown as RoomStateMessage
+        : undefined;
+    case "knocking":
+    case "knock-ended":
+      return isString(m.knockId)
+        ? m as unknown as KnockingMessage | KnockEndedMessage
+        : undefined;
+    case "knock":
+      return isString(m.knockId) && isString(m.name)
+        ? m as unknown as KnockMessage
+        : undefined;
     default:
       return undefined;
   }
@@ -512,6 +625,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function isString(value: unknown): value is string {
   return typeof value === "string";
+}
+
+function isHost(value: unknown): value is string | null {
+  return value === null || typeof value === "string";
 }
 
 function isRef(value: unknown): value is Ref {

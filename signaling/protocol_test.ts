@@ -191,6 +191,55 @@ Deno.test("parseClientMessage() parses leave, ping and ice-servers", () => {
   });
 });
 
+Deno.test("parseClientMessage() parses the host's lock, admit, deny and remove, and refuses mistyped fields", () => {
+  assert.deepEqual(parseClientMessage('{"type":"lock","locked":true}'), {
+    type: "lock",
+    locked: true,
+    ref: undefined,
+  });
+  assert.deepEqual(
+    parseClientMessage('{"type":"admit","knockId":"k","ref":1}'),
+    {
+      type: "admit",
+      knockId: "k",
+      ref: 1,
+    },
+  );
+  assert.deepEqual(parseClientMessage('{"type":"deny","knockId":"k"}'), {
+    type: "deny",
+    knockId: "k",
+    ref: undefined,
+  });
+  assert.deepEqual(parseClientMessage('{"type":"remove","peerId":"p"}'), {
+    type: "remove",
+    peerId: "p",
+    ref: undefined,
+  });
+  // An ID of 64 characters passes, 65 does not.
+  assert.equal(
+    (parseClientMessage(
+      JSON.stringify({ type: "remove", peerId: "p".repeat(64) }),
+    ) as { peerId: string }).peerId.length,
+    64,
+  );
+  for (
+    const raw of [
+      '{"type":"lock"}',
+      '{"type":"lock","locked":1}',
+      '{"type":"admit"}',
+      '{"type":"deny","knockId":""}',
+      '{"type":"remove","peerId":null}',
+      JSON.stringify({ type: "remove", peerId: "p".repeat(65) }),
+    ]
+  ) {
+    assert.throws(
+      () => parseClientMessage(raw),
+      (e) => e instanceof ProtocolError && e.code === "bad-message",
+      raw,
+    );
+  }
+});
+
 Deno.test("parseClientMessage() is not confused by __proto__ keys", () => {
   // JSON.parse makes "__proto__" an own key: nothing is inherited from it.
   assert.equal(
@@ -311,6 +360,8 @@ Deno.test("parseServerMessage() reads back every message the server encodes", ()
       iceServers: [{ urls: ["turn:x"], username: "u", credential: "c" }],
       iceServersTtlMs: 1000,
       limits,
+      host: "p",
+      locked: false,
       ref: 1,
     },
     { type: "ice-servers", iceServers: [{ urls: "stun:x" }] },
@@ -319,6 +370,11 @@ Deno.test("parseServerMessage() reads back every message the server encodes", ()
     { type: "signal", from: "q", data: { hello: true } },
     { type: "error", code: "room-full", message: "full", ref: "a" },
     { type: "pong" },
+    { type: "room", host: "p", locked: true },
+    { type: "room", host: null, locked: false },
+    { type: "knocking", knockId: "k", ref: 2 },
+    { type: "knock", knockId: "k", name: "Grace" },
+    { type: "knock-ended", knockId: "k" },
   ];
   for (const msg of messages) {
     assert.deepEqual(parseServerMessage(encode(msg)), msg, msg.type);
@@ -351,6 +407,11 @@ Deno.test("parseServerMessage() refuses frames whose fields the client could not
       '{"type":"joined","room":"r","peerId":"p","token":"t","resumed":true,"peers":[],"iceServers":[]}',
       '{"type":"ice-servers","iceServers":[{"urls":5}]}',
       '{"type":"pong","ref":{}}',
+      '{"type":"joined","room":"r","peerId":"p","token":"t","resumed":true,"peers":[],"iceServers":[],"limits":{"maxRoomSize":8,"maxMessageBytes":1,"resumeGraceMs":1,"queueLimit":1,"pingIntervalMs":1}}',
+      '{"type":"room","host":3,"locked":false}',
+      '{"type":"room","host":"p"}',
+      '{"type":"knock","knockId":"k"}',
+      '{"type":"knocking"}',
       '{"type":"surprise"}',
     ]
   ) {

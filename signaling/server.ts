@@ -82,6 +82,7 @@ export async function startServer(
     maxSocketsPerIp: config.maxConnectionsPerIp,
     handshakesPerSec: config.handshakeRate,
     joinsPerSec: config.joinRate,
+    knocksPerMin: config.knockRate,
     exempt: config.exemptIps,
     now,
   });

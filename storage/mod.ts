@@ -30,13 +30,34 @@ export type EnqueueResult =
   | { status: "gone" }
   | { status: "present"; instanceId: string };
 
-/** The outcome of {@linkcode RoomStore.addPeer}. */
-export type AddPeerResult = "ok" | "full";
+/**
+ * The outcome of {@linkcode RoomStore.addPeer}: added, refused because the
+ * room is full, or refused because it is locked (the newcomer must knock).
+ */
+export type AddPeerResult = "ok" | "full" | "locked";
+
+/** Options of {@linkcode RoomStore.addPeer}. */
+export interface AddPeerOptions {
+  /** The host let this peer in: a lock does not refuse it. */
+  admitted?: boolean;
+}
+
+/**
+ * A room's controls. The host is a peer ID (null once the room is empty);
+ * only the host may lock the room, answer knocks and remove members.
+ */
+export interface RoomState {
+  host: string | null;
+  locked: boolean;
+}
 
 /** What one sweep step removed. */
 export interface SweepResult {
-  /** Peers whose grace ran out, removed with their sessions. */
-  peers: Pick<PeerRecord, "peerId" | "roomId">[];
+  /**
+   * Peers whose grace ran out, removed with their sessions; `wasHost` when
+   * the room's host right passed on (or ended) with it.
+   */
+  peers: (Pick<PeerRecord, "peerId" | "roomId"> & { wasHost?: boolean })[];
   /** Empty rooms whose TTL ran out. */
   rooms: string[];
 }
@@ -55,10 +76,27 @@ export interface SweepOptions {
 export interface RoomStore {
   /**
    * Adds a peer to its room, creating the room if needed, unless the room
-   * already holds `maxRoomSize` peers. Atomic: concurrent calls never admit
-   * more than `maxRoomSize`.
+   * already holds `maxRoomSize` peers or is locked (and the peer was not
+   * `admitted`). The first peer of a room without a host becomes its host.
+   * Atomic: concurrent calls never admit more than `maxRoomSize`, nor pass
+   * a lock set before them.
    */
-  addPeer(peer: PeerRecord, maxRoomSize: number): Promise<AddPeerResult>;
+  addPeer(
+    peer: PeerRecord,
+    maxRoomSize: number,
+    options?: AddPeerOptions,
+  ): Promise<AddPeerResult>;
+  /** The room's host and lock (no host and unlocked for an unknown room). */
+  getRoom(roomId: string): Promise<RoomState>;
+  /**
+   * Locks or unlocks a room, if `hostId` is still its host; returns the
+   * state after the call.
+   */
+  setLocked(
+    roomId: string,
+    hostId: string,
+    locked: boolean,
+  ): Promise<RoomState>;
   /** The peer with this ID, if it is stored. */
   getPeer(peerId: string): Promise<PeerRecord | undefined>;
   /** Every peer of a room, oldest first. */
@@ -87,8 +125,10 @@ export interface RoomStore {
     unreachable?: string,
   ): Promise<EnqueueResult>;
   /**
-   * Removes a peer and its session; an emptied room starts its TTL at `now`.
-   * Returns whether the peer was there.
+   * Removes a peer and its session; an emptied room starts its TTL at `now`,
+   * with no host and unlocked. A removed host passes the right to the
+   * member present longest (away members only if none is present); the
+   * sweep does the same. Returns whether the peer was there.
    */
   removePeer(peerId: string, now: number): Promise<boolean>;
   /**
@@ -122,7 +162,13 @@ export type RoomEvent =
   | { kind: "joined"; peerId: string; name: string; instanceId: string }
   | { kind: "present"; peerId: string; instanceId: string }
   | { kind: "away"; peerId: string }
-  | { kind: "left"; peerId: string };
+  | { kind: "left"; peerId: string }
+  /** The host removed this member: its socket closes, its session ends. */
+  | { kind: "removed"; peerId: string }
+  /** The room's host or lock changed. */
+  | { kind: "state"; host: string | null; locked: boolean }
+  /** The host answered a knock (held by whichever instance has it). */
+  | { kind: "answer"; knockId: string; admit: boolean };
 
 /** What a {@linkcode Bus} hands to the hub. */
 export interface BusHandlers {

@@ -8,7 +8,8 @@
  *   present), instance ("" while away). Away peers' hashes expire on their
  *   own after the grace and a margin, in case no instance is left to sweep.
  * - `room:<id>` sorted set of peer IDs by join time; Redis drops it when it
- *   empties. `rooms` (all rooms), `empty` (rooms by when they emptied),
+ *   empties. `meta:<id>` hash: host (a peer ID) and locked ("1"), deleted
+ *   when the room empties. `rooms` (all rooms), `empty` (rooms by when they emptied),
  *   `away` (peers by when they went away) and `peers` index the rest.
  * - `queue:<id>` list of frames for an away peer, expiring like the peer.
  * - `instances` sorted set of instance IDs by last heartbeat, and
@@ -32,12 +33,14 @@
  */
 import { createClient, createSentinel } from "redis";
 import {
+  type AddPeerOptions,
   type AddPeerResult,
   type Bus,
   type BusHandlers,
   type EnqueueResult,
   type PeerRecord,
   type RoomEvent,
+  type RoomState,
   type RoomStore,
   StoreUnavailableError,
   type SweepOptions,
@@ -130,24 +133,47 @@ local function removePeer(p, id, now)
   local pk = p .. 'peer:' .. id
   local room = redis.call('HGET', pk, 'room')
   redis.call('ZREM', p .. 'away', id)
-  if not room then return false end
+  if not room then return false, false end
   local inst = redis.call('HGET', pk, 'instance')
   redis.call('DEL', pk, p .. 'queue:' .. id)
   redis.call('SREM', p .. 'peers', id)
   if inst and inst ~= '' then redis.call('SREM', p .. 'instance:' .. inst, id) end
   local rk = p .. 'room:' .. room
+  local mk = p .. 'meta:' .. room
+  local wasHost = redis.call('HGET', mk, 'host') == id
   redis.call('ZREM', rk, id)
-  if redis.call('ZCARD', rk) == 0 then redis.call('ZADD', p .. 'empty', now, room) end
-  return room
+  if redis.call('ZCARD', rk) == 0 then
+    redis.call('ZADD', p .. 'empty', now, room)
+    redis.call('DEL', mk)
+  elseif wasHost then
+    -- The member present longest takes over; an away one if none is.
+    local members = redis.call('ZRANGE', rk, 0, -1)
+    local next = members[1]
+    for _, m in ipairs(members) do
+      if redis.call('HGET', p .. 'peer:' .. m, 'awaySince') == '' then
+        next = m
+        break
+      end
+    end
+    redis.call('HSET', mk, 'host', next)
+  end
+  return room, wasHost
 end
 `;
 
 const SCRIPTS = {
-  // ARGV: prefix, room, peer, name, tokenHash, joinedAt, instance, max
+  // ARGV: prefix, room, peer, name, tokenHash, joinedAt, instance, max,
+  // admitted ("1" or "0")
   addPeer: `
 local p = ARGV[1]
 local rk = p .. 'room:' .. ARGV[2]
-if redis.call('ZCARD', rk) >= tonumber(ARGV[8]) then return 0 end
+local mk = p .. 'meta:' .. ARGV[2]
+local n = redis.call('ZCARD', rk)
+if n >= tonumber(ARGV[8]) then return 0 end
+if ARGV[9] ~= '1' and n > 0 and redis.call('HGET', mk, 'locked') == '1' then
+  return 2
+end
+redis.call('HSETNX', mk, 'host', ARGV[3])
 redis.call('ZADD', rk, ARGV[6], ARGV[3])
 redis.call('ZADD', p .. 'rooms', 'NX', ARGV[6], ARGV[2])
 redis.call('ZREM', p .. 'empty', ARGV[2])
@@ -204,6 +230,13 @@ if redis.call('LLEN', qk) >= tonumber(ARGV[4]) then return { 'full' } end
 redis.call('RPUSH', qk, ARGV[3])
 redis.call('EXPIRE', qk, ARGV[5])
 return { 'queued' }`,
+  // ARGV: prefix, room, host, locked ("1" or "0")
+  setLocked: `
+local mk = ARGV[1] .. 'meta:' .. ARGV[2]
+if redis.call('HGET', mk, 'host') == ARGV[3] then
+  redis.call('HSET', mk, 'locked', ARGV[4])
+end
+return redis.call('HMGET', mk, 'host', 'locked')`,
   // ARGV: prefix, peer, now
   removePeer: REMOVE_PEER + `
 local room = removePeer(ARGV[1], ARGV[2], ARGV[3])
@@ -229,8 +262,12 @@ for _, inst in ipairs(dead) do
 end
 local peers = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'away', '-inf', ARGV[3], 'LIMIT', 0, batch)) do
-  local room = removePeer(p, id, now)
-  if room then peers[#peers + 1] = id; peers[#peers + 1] = room end
+  local room, wasHost = removePeer(p, id, now)
+  if room then
+    peers[#peers + 1] = id
+    peers[#peers + 1] = room
+    peers[#peers + 1] = wasHost and '1' or '0'
+  end
 end
 local rooms = {}
 for _, r in ipairs(redis.call('ZRANGEBYSCORE', p .. 'empty', '-inf', ARGV[4], 'LIMIT', 0, batch)) do
@@ -353,7 +390,11 @@ export class RedisStore implements RoomStore, Bus {
 
   // ---- RoomStore ----
 
-  async addPeer(peer: PeerRecord, maxRoomSize: number): Promise<AddPeerResult> {
+  async addPeer(
+    peer: PeerRecord,
+    maxRoomSize: number,
+    options: AddPeerOptions = {},
+  ): Promise<AddPeerResult> {
     const added = await this.#eval("addPeer", [
       peer.roomId,
       peer.peerId,
@@ -362,8 +403,29 @@ export class RedisStore implements RoomStore, Bus {
       String(peer.joinedAt),
       peer.instanceId ?? this.instanceId,
       String(maxRoomSize),
+      options.admitted ? "1" : "0",
     ]);
-    return added === 1 ? "ok" : "full";
+    return added === 1 ? "ok" : added === 2 ? "locked" : "full";
+  }
+
+  async getRoom(roomId: string): Promise<RoomState> {
+    const [host, locked] = await this.#run(() =>
+      this.#client.hmGet(`${this.#prefix}meta:${roomId}`, ["host", "locked"])
+    );
+    return toState(host, locked);
+  }
+
+  async setLocked(
+    roomId: string,
+    hostId: string,
+    locked: boolean,
+  ): Promise<RoomState> {
+    const [host, flag] = await this.#eval("setLocked", [
+      roomId,
+      hostId,
+      locked ? "1" : "0",
+    ]) as (string | null)[];
+    return toState(host, flag);
   }
 
   async getPeer(peerId: string): Promise<PeerRecord | undefined> {
@@ -450,8 +512,13 @@ export class RedisStore implements RoomStore, Bus {
       String(this.#keyTtlSec()),
     ]) as [string[], string[]];
     const peers: SweepResult["peers"] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      peers.push({ peerId: flat[i], roomId: flat[i + 1] });
+    for (let i = 0; i < flat.length; i += 3) {
+      const peer: SweepResult["peers"][number] = {
+        peerId: flat[i],
+        roomId: flat[i + 1],
+      };
+      if (flat[i + 2] === "1") peer.wasHost = true;
+      peers.push(peer);
     }
     return { peers, rooms };
   }
@@ -803,4 +870,11 @@ function definedOnly<T extends object>(options: T): T {
   return Object.fromEntries(
     Object.entries(options).filter(([, value]) => value !== undefined),
   ) as T;
+}
+
+function toState(
+  host: string | null | undefined,
+  locked: string | null | undefined,
+): RoomState {
+  return { host: host || null, locked: locked === "1" };
 }

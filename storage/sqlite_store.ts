@@ -16,9 +16,11 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import {
+  type AddPeerOptions,
   type AddPeerResult,
   type EnqueueResult,
   type PeerRecord,
+  type RoomState,
   type RoomStore,
   StoreUnavailableError,
   type SweepOptions,
@@ -29,7 +31,9 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS rooms (
   id TEXT PRIMARY KEY,
   created_at INTEGER NOT NULL,
-  empty_since INTEGER
+  empty_since INTEGER,
+  host TEXT,
+  locked INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX IF NOT EXISTS rooms_expiry ON rooms (empty_since)
   WHERE empty_since IS NOT NULL;
@@ -46,6 +50,12 @@ CREATE INDEX IF NOT EXISTS peers_expiry ON peers (away_since)
   WHERE away_since IS NOT NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) STRICT;
 `;
+
+/** Columns added after the first schema, added to older files on open. */
+const ADDED_COLUMNS = [
+  ["rooms", "host", "TEXT"],
+  ["rooms", "locked", "INTEGER NOT NULL DEFAULT 0"],
+] as const;
 
 /** Options for {@linkcode SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -69,6 +79,11 @@ export class SqliteStore implements RoomStore {
     | "countInRoom"
     | "insertRoom"
     | "fillRoom"
+    | "getRoom"
+    | "claimHost"
+    | "setLocked"
+    | "nextHost"
+    | "setHost"
     | "insertPeer"
     | "getPeer"
     | "listPeers"
@@ -107,6 +122,13 @@ export class SqliteStore implements RoomStore {
       this.#db.exec("PRAGMA synchronous = NORMAL");
       this.#db.exec("PRAGMA foreign_keys = ON");
       this.#db.exec(SCHEMA);
+      for (const [table, column, type] of ADDED_COLUMNS) {
+        const columns = this.#db.prepare(`PRAGMA table_info(${table})`)
+          .all() as { name: string }[];
+        if (!columns.some((c) => c.name === column)) {
+          this.#db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+        }
+      }
     });
     const db = this.#db;
     this.#sql = {
@@ -117,6 +139,20 @@ export class SqliteStore implements RoomStore {
         "INSERT OR IGNORE INTO rooms (id, created_at, empty_since) VALUES (?, ?, NULL)",
       ),
       fillRoom: db.prepare("UPDATE rooms SET empty_since = NULL WHERE id = ?"),
+      getRoom: db.prepare("SELECT host, locked FROM rooms WHERE id = ?"),
+      claimHost: db.prepare(
+        "UPDATE rooms SET host = ? WHERE id = ? AND host IS NULL",
+      ),
+      setLocked: db.prepare(
+        "UPDATE rooms SET locked = ? WHERE id = ? AND host = ?",
+      ),
+      // The member present longest; away members only if none is present.
+      nextHost: db.prepare(
+        "SELECT id FROM peers WHERE room_id = ? ORDER BY (away_since IS NOT NULL), joined_at, id LIMIT 1",
+      ),
+      setHost: db.prepare(
+        "UPDATE rooms SET host = ?, locked = CASE WHEN ? IS NULL THEN 0 ELSE locked END WHERE id = ?",
+      ),
       insertPeer: db.prepare(
         "INSERT INTO peers (id, room_id, name, token_hash, joined_at, away_since) VALUES (?, ?, ?, ?, ?, ?)",
       ),
@@ -149,12 +185,20 @@ export class SqliteStore implements RoomStore {
     };
   }
 
-  addPeer(peer: PeerRecord, maxRoomSize: number): Promise<AddPeerResult> {
+  addPeer(
+    peer: PeerRecord,
+    maxRoomSize: number,
+    options: AddPeerOptions = {},
+  ): Promise<AddPeerResult> {
     return this.#transaction(() => {
       const { n } = this.#sql.countInRoom.get(peer.roomId) as { n: number };
       if (n >= maxRoomSize) return "full";
+      if (!options.admitted && n > 0 && this.#state(peer.roomId).locked) {
+        return "locked";
+      }
       this.#sql.insertRoom.run(peer.roomId, peer.joinedAt);
       this.#sql.fillRoom.run(peer.roomId);
+      this.#sql.claimHost.run(peer.peerId, peer.roomId);
       this.#sql.insertPeer.run(
         peer.peerId,
         peer.roomId,
@@ -164,6 +208,21 @@ export class SqliteStore implements RoomStore {
         peer.awaySince,
       );
       return "ok";
+    });
+  }
+
+  getRoom(roomId: string): Promise<RoomState> {
+    return this.#run(() => this.#state(roomId));
+  }
+
+  setLocked(
+    roomId: string,
+    hostId: string,
+    locked: boolean,
+  ): Promise<RoomState> {
+    return this.#transaction(() => {
+      this.#sql.setLocked.run(locked ? 1 : 0, roomId, hostId);
+      return this.#state(roomId);
     });
   }
 
@@ -207,7 +266,7 @@ export class SqliteStore implements RoomStore {
   }
 
   removePeer(peerId: string, now: number): Promise<boolean> {
-    return this.#transaction(() => this.#remove(peerId, now));
+    return this.#transaction(() => this.#remove(peerId, now) !== false);
   }
 
   recover(_instanceId: string, now: number): Promise<number> {
@@ -219,11 +278,15 @@ export class SqliteStore implements RoomStore {
       const peers = (this.#sql.expiredPeers.all(
         now - options.graceMs,
         options.batch,
-      ) as unknown as { id: string; room_id: string }[]).map((row) => ({
+      ) as unknown as { id: string; room_id: string }[]).map((
+        row,
+      ): SweepResult["peers"][number] => ({
         peerId: row.id,
         roomId: row.room_id,
       }));
-      for (const peer of peers) this.#remove(peer.peerId, now);
+      for (const peer of peers) {
+        if (this.#remove(peer.peerId, now) === "host") peer.wasHost = true;
+      }
       const rooms: string[] = [];
       const candidates = this.#sql.expiredRooms.all(
         now - options.roomTtlMs,
@@ -265,14 +328,30 @@ export class SqliteStore implements RoomStore {
     }
   }
 
-  #remove(peerId: string, now: number): boolean {
+  /** Removes a peer; "host" if it was its room's host. */
+  #remove(peerId: string, now: number): boolean | "host" {
     const row = this.#sql.deletePeer.get(peerId) as
       | { room_id: string }
       | undefined;
     this.#queues.delete(peerId);
     if (!row) return false;
     this.#sql.emptyRoom.run(now, row.room_id, row.room_id);
+    if (this.#state(row.room_id).host === peerId) {
+      const next = this.#sql.nextHost.get(row.room_id) as
+        | { id: string }
+        | undefined;
+      const host = next?.id ?? null;
+      this.#sql.setHost.run(host, host, row.room_id);
+      return "host";
+    }
     return true;
+  }
+
+  #state(roomId: string): RoomState {
+    const row = this.#sql.getRoom.get(roomId) as
+      | { host: string | null; locked: number }
+      | undefined;
+    return { host: row?.host ?? null, locked: row?.locked === 1 };
   }
 
   #run<T>(fn: () => T): Promise<T> {

@@ -40,7 +40,10 @@ function droppingLeft(store: RedisStore): RoomStore {
     unfollow: (roomId) => store.unfollow(roomId),
   };
   return {
-    addPeer: (peer, max) => store.addPeer(peer, max),
+    addPeer: (peer, max, options) => store.addPeer(peer, max, options),
+    getRoom: (roomId) => store.getRoom(roomId),
+    setLocked: (roomId, hostId, locked) =>
+      store.setLocked(roomId, hostId, locked),
     getPeer: (peerId) => store.getPeer(peerId),
     listPeers: (roomId) => store.listPeers(roomId),
     setAway: (peerId, since, instanceId) =>

@@ -207,6 +207,17 @@ scenarioTest(
   { redis: true },
 );
 scenarioTest(
+  "client: the creator hosts and locks the room; a knocker waits and is admitted; a removed member must knock again and is denied; the host leaves and the right passes on",
+  "host-lock",
+  7,
+);
+scenarioTest(
+  "client: host controls with two instances on one Redis: the host on one instance admits a knocker on the other",
+  "host-lock-redis",
+  7,
+  { redis: true },
+);
+scenarioTest(
   "client: two browsers show the same safety code (that of the negotiated fingerprints) and pass the automatic check with the link's secret",
   "safety-code",
   3,

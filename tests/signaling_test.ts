@@ -155,6 +155,12 @@ for (const backend of BACKENDS) {
           type: "peer-left",
           peerId: idA,
         });
+        // a created the room: b, the one left, hosts it now.
+        assert.deepEqual(await b.next("room"), {
+          type: "room",
+          host: idB,
+          locked: false,
+        });
       });
 
       await t.step("a's socket stays open and a's token is dead", async () => {

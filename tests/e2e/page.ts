@@ -25,7 +25,8 @@ export type Role =
   | "dialog"
   | "list"
   | "listitem"
-  | "log";
+  | "log"
+  | "region";
 
 /** The browser engine behind a page. */
 export type Engine = "chromium" | "firefox";

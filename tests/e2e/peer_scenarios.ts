@@ -55,14 +55,16 @@ const RECORD_CHANNELS = `(() => {
   };
 })();`;
 
-interface Person {
+/** A launched person of these scenarios. */
+export interface Person {
   name: string;
   hz: number;
   browser: TestBrowser;
   page: TestPage;
 }
 
-async function launch(
+/** Launches a browser (Chromium, or Firefox) for `name`, playing `hz`. */
+export async function launch(
   context: ScenarioContext,
   stack: AsyncDisposableStack,
   name: string,
@@ -95,7 +97,7 @@ async function launch(
 }
 
 /** Opens `url` (a room link, maybe with a #fragment) and joins as `name`. */
-async function joinByLink(
+export async function joinByLink(
   page: TestPage,
   url: string,
   name: string,
@@ -239,6 +241,20 @@ async function serverOnRedis(
   stack: AsyncDisposableStack,
   dir: string,
 ): Promise<SpawnedServer> {
+  const url = await startRedisIn(stack, dir);
+  return stack.use(
+    await spawnServer({ env: { ...context.env, REDIS_URL: url } }),
+  );
+}
+
+/**
+ * A private `redis-server` (append-only, in `dir`) stopped with `stack`;
+ * returns its URL.
+ */
+export async function startRedisIn(
+  stack: AsyncDisposableStack,
+  dir: string,
+): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const port = freePort();
   const redis = new Deno.Command("redis-server", {
@@ -263,11 +279,7 @@ async function serverOnRedis(
       return undefined;
     }
   }, "redis-server to listen");
-  return stack.use(
-    await spawnServer({
-      env: { ...context.env, REDIS_URL: `redis://127.0.0.1:${port}` },
-    }),
-  );
+  return `redis://127.0.0.1:${port}`;
 }
 
 function includesBytes(haystack: Uint8Array, needle: Uint8Array): boolean {

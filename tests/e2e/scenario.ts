@@ -18,6 +18,7 @@ import { deadline } from "../support/wait.ts";
 import { type PulseAudio, startPulseAudio } from "./firefox.ts";
 import { SCENARIOS } from "./scenarios.ts";
 import { PEER_SCENARIOS } from "./peer_scenarios.ts";
+import { HOST_SCENARIOS } from "./host_scenarios.ts";
 import type { TestPage } from "./page.ts";
 import { assert, startTurn } from "./steps.ts";
 
@@ -35,7 +36,8 @@ const result: ScenarioResult = { ok: false, checks: [], metrics: {} };
 const SCENARIO_TIMEOUT_MS = 170_000;
 
 async function run(): Promise<void> {
-  const scenario = SCENARIOS[name] ?? PEER_SCENARIOS[name];
+  const scenario = SCENARIOS[name] ?? PEER_SCENARIOS[name] ??
+    HOST_SCENARIOS[name];
   if (!scenario) throw new Error(`unknown scenario ${name}`);
   const netdev = await Deno.readTextFile("/proc/net/dev");
   const interfaces = netdev.split("\n").slice(2).map((l) =>
