@@ -32,7 +32,11 @@ export interface AdmissionDeps {
   /** The limits clients are told in `joined`. */
   limits(): Limits;
   /** The room is locked: `conn` knocks instead of joining. */
-  knock(conn: Connection<Session>, msg: JoinMessage, state: RoomState): void;
+  knock(
+    conn: Connection<Session>,
+    msg: JoinMessage,
+    state: RoomState,
+  ): Promise<void>;
 }
 
 /** New joins and resumes. */
@@ -79,7 +83,7 @@ export class Admission {
     if (added === "locked") {
       const state = await this.#deps.store.getRoom(msg.room);
       if (state.locked) {
-        this.#deps.knock(conn, msg, state);
+        await this.#deps.knock(conn, msg, state);
         return;
       }
       // Unlocked in the meantime: join as anyone would.

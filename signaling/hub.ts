@@ -240,7 +240,6 @@ export class Hub implements ConnectionHost<Session> {
       });
       o.log.debug("peer.expired", { peer: peerId });
     }
-    this.#controls.prune();
     if (
       this.#store.bus && o.now() - this.#reconciledAt >= o.reconcileIntervalMs
     ) {

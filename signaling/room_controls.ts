@@ -12,6 +12,9 @@
  *   gone), and the host is told `knock-ended` then.
  * - A knock keeps its room loaded here (pinned), so this instance hears the
  *   host's answer and the room's changes over the bus.
+ * - The room's knock limits (waiting at once, per minute) are counted in the
+ *   store, so they hold across instances; the per-address one is counted
+ *   where the socket is.
  *
  * @module
  */
@@ -25,7 +28,6 @@ import {
   type RemoveMessage,
 } from "./protocol.ts";
 import { randomId } from "./ids.ts";
-import { TokenBucket } from "./limits.ts";
 import type { Connection } from "./connection.ts";
 import type { ResolvedHubOptions } from "./hub_options.ts";
 import type { RoomRegistry, Session } from "./room_registry.ts";
@@ -60,8 +62,6 @@ export class RoomControls {
   readonly #deps: RoomControlsDeps;
   readonly #knocks = new Map<string, Knock>();
   readonly #byConn = new Map<Connection<Session>, Knock>();
-  /** Knocks per room per minute, for rooms knocked on recently. */
-  readonly #rates = new Map<string, TokenBucket>();
 
   constructor(deps: RoomControlsDeps) {
     this.#deps = deps;
@@ -81,7 +81,11 @@ export class RoomControls {
    * `conn` asked to join a locked room: checks the knock limits, tells the
    * knocker `knocking` and the host `knock`, and waits for an answer.
    */
-  knock(conn: Connection<Session>, msg: JoinMessage, state: RoomState): void {
+  async knock(
+    conn: Connection<Session>,
+    msg: JoinMessage,
+    state: RoomState,
+  ): Promise<void> {
     const o = this.#deps.options;
     const roomId = msg.room;
     if (!conn.allowKnock()) {
@@ -91,31 +95,33 @@ export class RoomControls {
         msg.ref,
       );
     }
-    let waiting = 0;
-    for (const knock of this.#knocks.values()) {
-      if (knock.roomId === roomId) waiting++;
-    }
-    if (waiting >= o.maxKnocks) {
+    const id = randomId();
+    const opened = await this.#deps.store.openKnock(roomId, id, o.now(), {
+      maxWaiting: o.maxKnocks,
+      perMinute: o.roomKnockRate,
+      timeoutMs: o.knockTimeoutMs,
+    });
+    if (opened === "busy") {
       throw new ProtocolError(
         "rate-limited",
         "Too many people are waiting to join this room; try again later",
         msg.ref,
       );
     }
-    let rate = this.#rates.get(roomId);
-    if (!rate) {
-      rate = new TokenBucket(o.roomKnockRate / 60, o.roomKnockRate, o.now);
-      this.#rates.set(roomId, rate);
-    }
-    if (!rate.take()) {
+    if (opened === "rate") {
       throw new ProtocolError(
         "rate-limited",
         "This room has had too many knocks; try again in a minute",
         msg.ref,
       );
     }
+    if (conn.closed) {
+      // Gone while the store answered.
+      this.#closeKnock(roomId, id);
+      return;
+    }
     const knock: Knock = {
-      id: randomId(),
+      id,
       roomId,
       name: msg.name ?? "",
       conn,
@@ -228,13 +234,6 @@ export class RoomControls {
     for (const knock of [...this.#knocks.values()]) this.#end(knock, "gone");
   }
 
-  /** Forgets the knock rates of rooms not knocked on for a minute. */
-  prune(): void {
-    for (const [roomId, rate] of this.#rates) {
-      if (rate.full) this.#rates.delete(roomId);
-    }
-  }
-
   async #remove(host: Session, msg: RemoveMessage): Promise<void> {
     const { store, registry } = this.#deps;
     const roomId = host.roomId;
@@ -309,6 +308,16 @@ export class RoomControls {
     }
   }
 
+  /** Stops counting a knock in the store (it expires there anyway). */
+  #closeKnock(roomId: string, knockId: string): void {
+    this.#deps.store.closeKnock(roomId, knockId).catch((error) =>
+      this.#deps.options.log.warn("knock.close_failed", {
+        room: roomId,
+        error: error instanceof Error ? error.message : String(error),
+      })
+    );
+  }
+
   #showToHost(knock: Knock): void {
     this.#toHost(
       knock.roomId,
@@ -330,6 +339,8 @@ export class RoomControls {
     this.#knocks.delete(knock.id);
     this.#byConn.delete(knock.conn);
     clearTimeout(knock.timer);
+    // Before anyone hears of the end: a knock after that finds room.
+    this.#closeKnock(knock.roomId, knock.id);
     const { registry, options } = this.#deps;
     const conn = knock.conn;
     const ref = knock.msg.ref;

@@ -51,6 +51,19 @@ export interface RoomState {
   locked: boolean;
 }
 
+/** The limits {@linkcode RoomStore.openKnock} applies to one room. */
+export interface KnockLimits {
+  /** Knocks waiting at once. */
+  maxWaiting: number;
+  /** Knocks per minute (a bucket of this many, refilled over a minute). */
+  perMinute: number;
+  /** How long a knock may wait; one not closed by then stops counting. */
+  timeoutMs: number;
+}
+
+/** The outcome of {@linkcode RoomStore.openKnock}. */
+export type OpenKnockResult = "ok" | "busy" | "rate";
+
 /** What one sweep step removed. */
 export interface SweepResult {
   /**
@@ -97,6 +110,19 @@ export interface RoomStore {
     hostId: string,
     locked: boolean,
   ): Promise<RoomState>;
+  /**
+   * Counts a knock on a room, unless `maxWaiting` knocks already wait there
+   * ("busy") or the room had `perMinute` knocks in the last minute ("rate").
+   * Shared by every instance on the store; atomic.
+   */
+  openKnock(
+    roomId: string,
+    knockId: string,
+    now: number,
+    limits: KnockLimits,
+  ): Promise<OpenKnockResult>;
+  /** The knock ended: it no longer counts as waiting. */
+  closeKnock(roomId: string, knockId: string): Promise<void>;
   /** The peer with this ID, if it is stored. */
   getPeer(peerId: string): Promise<PeerRecord | undefined>;
   /** Every peer of a room, oldest first. */

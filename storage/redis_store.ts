@@ -12,6 +12,9 @@
  *   when the room empties. `rooms` (all rooms), `empty` (rooms by when they emptied),
  *   `away` (peers by when they went away) and `peers` index the rest.
  * - `queue:<id>` list of frames for an away peer, expiring like the peer.
+ * - `knocks:<room>` sorted set of waiting knocks by when they stop counting,
+ *   and `knockrate:<room>` hash (tokens, at) of the room's knock bucket;
+ *   both expire on their own.
  * - `instances` sorted set of instance IDs by last heartbeat, and
  *   `instance:<id>` the set of peers present on each.
  *
@@ -38,6 +41,8 @@ import {
   type Bus,
   type BusHandlers,
   type EnqueueResult,
+  type KnockLimits,
+  type OpenKnockResult,
   type PeerRecord,
   type RoomEvent,
   type RoomState,
@@ -237,6 +242,25 @@ if redis.call('HGET', mk, 'host') == ARGV[3] then
   redis.call('HSET', mk, 'locked', ARGV[4])
 end
 return redis.call('HMGET', mk, 'host', 'locked')`,
+  // ARGV: prefix, room, knock, now, maxWaiting, perMinute, timeoutMs
+  openKnock: `
+local p = ARGV[1]
+local wk = p .. 'knocks:' .. ARGV[2]
+local bk = p .. 'knockrate:' .. ARGV[2]
+local now = tonumber(ARGV[4])
+local per = tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', wk, '-inf', now)
+if redis.call('ZCARD', wk) >= tonumber(ARGV[5]) then return 'busy' end
+local b = redis.call('HMGET', bk, 'tokens', 'at')
+local tokens = tonumber(b[1]) or per
+local at = tonumber(b[2]) or now
+tokens = math.min(per, tokens + math.max(0, now - at) * per / 60000)
+if tokens < 1 then return 'rate' end
+redis.call('HSET', bk, 'tokens', tostring(tokens - 1), 'at', ARGV[4])
+redis.call('PEXPIRE', bk, 60000)
+redis.call('ZADD', wk, now + tonumber(ARGV[7]), ARGV[3])
+redis.call('PEXPIRE', wk, tonumber(ARGV[7]))
+return 'ok'`,
   // ARGV: prefix, peer, now
   removePeer: REMOVE_PEER + `
 local room = removePeer(ARGV[1], ARGV[2], ARGV[3])
@@ -426,6 +450,28 @@ export class RedisStore implements RoomStore, Bus {
       locked ? "1" : "0",
     ]) as (string | null)[];
     return toState(host, flag);
+  }
+
+  async openKnock(
+    roomId: string,
+    knockId: string,
+    now: number,
+    limits: KnockLimits,
+  ): Promise<OpenKnockResult> {
+    return await this.#eval("openKnock", [
+      roomId,
+      knockId,
+      String(now),
+      String(limits.maxWaiting),
+      String(limits.perMinute),
+      String(limits.timeoutMs),
+    ]) as OpenKnockResult;
+  }
+
+  async closeKnock(roomId: string, knockId: string): Promise<void> {
+    await this.#run(() =>
+      this.#client.zRem(`${this.#prefix}knocks:${roomId}`, knockId)
+    );
   }
 
   async getPeer(peerId: string): Promise<PeerRecord | undefined> {

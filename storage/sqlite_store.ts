@@ -19,6 +19,8 @@ import {
   type AddPeerOptions,
   type AddPeerResult,
   type EnqueueResult,
+  type KnockLimits,
+  type OpenKnockResult,
   type PeerRecord,
   type RoomState,
   type RoomStore,
@@ -102,6 +104,8 @@ export class SqliteStore implements RoomStore {
   #closed = false;
   #checkpoint?: StatementSync;
   readonly #queues = new Map<string, string[]>();
+  /** Knock accounting per room (one instance holds every knock). */
+  readonly #knocks = new Map<string, KnockCount>();
 
   /** Opens (creating if needed) the database at `path`, or `:memory:`. */
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -224,6 +228,35 @@ export class SqliteStore implements RoomStore {
       this.#sql.setLocked.run(locked ? 1 : 0, roomId, hostId);
       return this.#state(roomId);
     });
+  }
+
+  openKnock(
+    roomId: string,
+    knockId: string,
+    now: number,
+    limits: KnockLimits,
+  ): Promise<OpenKnockResult> {
+    let count = this.#knocks.get(roomId);
+    if (!count) {
+      count = { tokens: limits.perMinute, at: now, waiting: new Map() };
+      this.#knocks.set(roomId, count);
+    }
+    const result = takeKnock(count, knockId, now, limits);
+    // An entry with nothing waiting and a full bucket says nothing.
+    for (const [id, entry] of this.#knocks) {
+      if (
+        entry.waiting.size === 0 && id !== roomId &&
+        refilled(entry, now, limits.perMinute) >= limits.perMinute
+      ) {
+        this.#knocks.delete(id);
+      }
+    }
+    return Promise.resolve(result);
+  }
+
+  closeKnock(roomId: string, knockId: string): Promise<void> {
+    this.#knocks.get(roomId)?.waiting.delete(knockId);
+    return Promise.resolve();
   }
 
   getPeer(peerId: string): Promise<PeerRecord | undefined> {
@@ -378,6 +411,40 @@ export class SqliteStore implements RoomStore {
       }
     });
   }
+}
+
+/** Knocks on one room: a token bucket and the knocks waiting. */
+interface KnockCount {
+  tokens: number;
+  at: number;
+  /** Waiting knocks by ID, with when they stop counting. */
+  waiting: Map<string, number>;
+}
+
+function refilled(count: KnockCount, now: number, perMinute: number): number {
+  return Math.min(
+    perMinute,
+    count.tokens + Math.max(0, now - count.at) * perMinute / 60_000,
+  );
+}
+
+/** The same rule as the Redis script `openKnock`. */
+function takeKnock(
+  count: KnockCount,
+  knockId: string,
+  now: number,
+  limits: KnockLimits,
+): OpenKnockResult {
+  for (const [id, until] of count.waiting) {
+    if (until <= now) count.waiting.delete(id);
+  }
+  if (count.waiting.size >= limits.maxWaiting) return "busy";
+  const tokens = refilled(count, now, limits.perMinute);
+  if (tokens < 1) return "rate";
+  count.tokens = tokens - 1;
+  count.at = now;
+  count.waiting.set(knockId, now + limits.timeoutMs);
+  return "ok";
 }
 
 function toRecord(row: PeerRow): PeerRecord {

@@ -42,6 +42,9 @@ function droppingLeft(store: RedisStore): RoomStore {
   return {
     addPeer: (peer, max, options) => store.addPeer(peer, max, options),
     getRoom: (roomId) => store.getRoom(roomId),
+    openKnock: (roomId, knockId, now, limits) =>
+      store.openKnock(roomId, knockId, now, limits),
+    closeKnock: (roomId, knockId) => store.closeKnock(roomId, knockId),
     setLocked: (roomId, hostId, locked) =>
       store.setLocked(roomId, hostId, locked),
     getPeer: (peerId) => store.getPeer(peerId),

@@ -523,3 +523,41 @@ Deno.test({
     assert.equal(kj.host, host.peerId);
   },
 });
+
+Deno.test({
+  name:
+    "two instances on one Redis count a room's knocks together: MAX_KNOCKS=1 waiting on A refuses a knock on B until it ends",
+  ignore: ignoreRedis,
+  ...SANITIZE,
+  async fn() {
+    await using redis = await startRedis();
+    const servers: TestServer[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const store = await openRedisStore(redis.url);
+        servers.push(
+          await startTestServer({ store, env: { MAX_KNOCKS: "1" } }),
+        );
+      }
+      const [a, b] = servers;
+      await using h = await TestClient.connect(a.wsUrl, { label: "host@A" });
+      const hj = await h.join("shared-knocks");
+      await lock(h, [], hj.peerId);
+      await using k1 = await TestClient.connect(a.wsUrl, { label: "k1@A" });
+      k1.send({ type: "join", room: "shared-knocks" });
+      const first = await k1.next("knocking");
+      await h.next("knock");
+      await using k2 = await TestClient.connect(b.wsUrl, { label: "k2@B" });
+      k2.send({ type: "join", room: "shared-knocks" });
+      assert.match((await k2.nextError("rate-limited")).message, /waiting/);
+      h.send({ type: "deny", knockId: first.knockId });
+      await k1.nextError("knock-denied");
+      await h.next("knock-ended");
+      k2.send({ type: "join", room: "shared-knocks" });
+      await k2.next("knocking");
+      await h.next("knock");
+    } finally {
+      for (const server of servers) await server.close();
+    }
+  },
+});
