@@ -218,6 +218,12 @@ scenarioTest(
   { redis: true },
 );
 scenarioTest(
+  "Firefox knocks on a Chromium host's locked room, is admitted, hears both, and hosts once the host leaves",
+  "firefox-host-lock",
+  7,
+  { firefox: true },
+);
+scenarioTest(
   "client: two browsers show the same safety code (that of the negotiated fingerprints) and pass the automatic check with the link's secret",
   "safety-code",
   3,

@@ -10,7 +10,12 @@
 import { join } from "node:path";
 import type { TestPage } from "./page.ts";
 import type { Scenario } from "./scenarios.ts";
-import { launch, type Person, startRedisIn } from "./peer_scenarios.ts";
+import {
+  axeClean,
+  launch,
+  type Person,
+  startRedisIn,
+} from "./peer_scenarios.ts";
 import {
   assert,
   has,
@@ -64,7 +69,14 @@ async function knock(person: Person, origin: string, room: string) {
   );
 }
 
-function hostScenario(options: { redis?: boolean } = {}): Scenario {
+/**
+ * The host scenario. `redis`: two instances on one Redis, the knocker on the
+ * second. `firefox`: the knocker (who later hosts) runs Firefox. Otherwise
+ * axe-core checks the knock on the host's page and the waiting page.
+ */
+function hostScenario(
+  options: { redis?: boolean; firefox?: boolean } = {},
+): Scenario {
   return {
     async run(context) {
       await using stack = new AsyncDisposableStack();
@@ -76,9 +88,13 @@ function hostScenario(options: { redis?: boolean } = {}): Scenario {
         hostOrigin = stack.use(await spawnServer({ env })).origin;
         otherOrigin = stack.use(await spawnServer({ env })).origin;
       }
-      const ada = await launch(context, stack, "Ada", 440);
+      const axe = !options.redis && !options.firefox;
+      const ada = await launch(context, stack, "Ada", 440, { axe });
       const grace = await launch(context, stack, "Grace", 1000);
-      const lin = await launch(context, stack, "Lin", 660);
+      const lin = await launch(context, stack, "Lin", 660, {
+        axe,
+        firefox: options.firefox,
+      });
 
       const { room } = await joinCall(ada.page, hostOrigin, { name: "Ada" });
       await waitTile(ada.page, "Ada (you)", "host");
@@ -122,10 +138,16 @@ function hostScenario(options: { redis?: boolean } = {}): Scenario {
         !(await has(grace.page, "button", "Admit Lin")),
         "Grace, who does not host, can admit Lin",
       );
+      if (axe) {
+        await axeClean(context, ada.page, "host's page with a knock");
+        await axeClean(context, lin.page, "waiting page");
+      }
       context.pass(
-        `Lin${
-          options.redis ? ", on the other instance," : ""
-        } knocks: her page says she waits for the host; Ada's shows "Lin wants to join" with Admit and Deny`,
+        `Lin${options.redis ? ", on the other instance," : ""}${
+          options.firefox ? ", in Firefox," : ""
+        } knocks: her page says she waits for the host; Ada's shows "Lin wants to join" with Admit and Deny${
+          axe ? "; both pages pass axe-core in light and dark" : ""
+        }`,
       );
 
       await ada.page.click("button", "Admit Lin");
@@ -193,4 +215,5 @@ function hostScenario(options: { redis?: boolean } = {}): Scenario {
 export const HOST_SCENARIOS: Record<string, Scenario> = {
   "host-lock": hostScenario(),
   "host-lock-redis": hostScenario({ redis: true }),
+  "firefox-host-lock": hostScenario({ firefox: true }),
 };

@@ -191,7 +191,7 @@ function pageFingerprints(
 }
 
 /** axe-core's WCAG 2.1 A/AA rules on `page`, light and dark: none broken. */
-async function axeClean(
+export async function axeClean(
   context: ScenarioContext,
   page: TestPage,
   what: string,
