@@ -188,7 +188,8 @@ export const OPTIONS = [
     default: "5",
     min: 1,
     max: 1_000,
-    help: "knocks waiting on one room at once (all instances); more are refused",
+    help:
+      "knocks waiting on one room at once (all instances); more are refused",
   },
   {
     key: "roomKnockRate",
@@ -197,7 +198,8 @@ export const OPTIONS = [
     default: "10",
     min: 1,
     max: 1_000_000,
-    help: "knocks per minute on one room, all instances together (burst: the same)",
+    help:
+      "knocks per minute on one room, all instances together (burst: the same)",
   },
   {
     key: "idleTimeoutSec",
