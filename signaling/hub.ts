@@ -105,14 +105,8 @@ export class Hub implements ConnectionHost<Session> {
       registry: this.#registry,
       delivery: this.#delivery,
       options: this.#options,
-      admit: async (conn, msg) => {
-        this.#registry.pin(msg.room);
-        try {
-          await this.#admission.joinNew(conn, msg, true);
-        } finally {
-          this.#registry.unpin(msg.room);
-        }
-      },
+      admit: (conn, msg) =>
+        this.#pinned(msg.room, () => this.#admission.joinNew(conn, msg, true)),
     });
     this.#delivery.listen(
       () => void this.#reconcile(),
@@ -277,13 +271,13 @@ export class Hub implements ConnectionHost<Session> {
         msg.ref,
       );
     }
-    this.#registry.pin(msg.room);
-    try {
-      if (msg.token !== undefined) await this.#admission.resume(conn, msg);
-      else await this.#admission.joinNew(conn, msg);
-    } finally {
-      this.#registry.unpin(msg.room);
-    }
+    await this.#pinned(
+      msg.room,
+      () =>
+        msg.token !== undefined
+          ? this.#admission.resume(conn, msg)
+          : this.#admission.joinNew(conn, msg),
+    );
   }
 
   /** Relays a signal from `conn`'s session. */
@@ -417,6 +411,16 @@ export class Hub implements ConnectionHost<Session> {
   }
 
   // ---- internals ----
+
+  /** Runs a join into `roomId` with the room kept loaded meanwhile. */
+  async #pinned(roomId: string, join: () => Promise<void>): Promise<void> {
+    this.#registry.pin(roomId);
+    try {
+      await join();
+    } finally {
+      this.#registry.unpin(roomId);
+    }
+  }
 
   async #reconcile(): Promise<void> {
     this.#reconciledAt = this.#options.now();

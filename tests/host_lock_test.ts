@@ -28,7 +28,37 @@ async function hostedRoom(server: TestServer, room: string) {
   const hj = await h.join(room, { name: "Host" });
   const mj = await m.join(room, { name: "Member" });
   await h.next("peer-joined");
-  return { h, m, hj, mj };
+  return {
+    h,
+    m,
+    hj,
+    mj,
+    async [Symbol.asyncDispose]() {
+      await h.close();
+      await m.close();
+    },
+  };
+}
+
+/** {@linkcode hostedRoom}, locked by its host. */
+async function lockedRoom(server: TestServer, room: string) {
+  const hosted = await hostedRoom(server, room);
+  await lock(hosted.h, [hosted.m], hosted.hj.peerId);
+  return hosted;
+}
+
+/** `k` knocks on `room` and its host `h` denies the knock. */
+async function knockDenied(
+  k: TestClient,
+  h: TestClient,
+  room: string,
+): Promise<void> {
+  k.send({ type: "join", room });
+  const { knockId } = await k.next("knocking");
+  await h.next("knock");
+  h.send({ type: "deny", knockId });
+  await k.nextError("knock-denied");
+  await h.next("knock-ended");
 }
 
 /** Locks the room from `h` and checks that `others` hear it. */
@@ -57,9 +87,8 @@ for (const backend of BACKENDS) {
     ...SANITIZE,
     async fn() {
       await using server = await start();
-      const { h, m, hj, mj } = await hostedRoom(server, "lock-room");
-      await using _h = h;
-      await using _m = m;
+      await using room = await hostedRoom(server, "lock-room");
+      const { h, m, hj, mj } = room;
       assert.equal(hj.host, hj.peerId);
       assert.equal(hj.locked, false);
       assert.equal(mj.host, hj.peerId, "everyone sees who hosts");
@@ -106,10 +135,8 @@ for (const backend of BACKENDS) {
     ...SANITIZE,
     async fn() {
       await using server = await start({ KNOCK_TIMEOUT: "400ms" });
-      const { h, m, hj } = await hostedRoom(server, "deny-room");
-      await using _h = h;
-      await using _m = m;
-      await lock(h, [m], hj.peerId);
+      await using room = await lockedRoom(server, "deny-room");
+      const { h } = room;
       await using k = await TestClient.connect(server.wsUrl, { label: "k" });
 
       k.send({ type: "join", room: "deny-room", name: "K" });
@@ -196,9 +223,8 @@ for (const backend of BACKENDS) {
     ...SANITIZE,
     async fn() {
       await using server = await start();
-      const { h, m, hj, mj } = await hostedRoom(server, "remove-room");
-      await using _h = h;
-      await using _m = m;
+      await using room = await hostedRoom(server, "remove-room");
+      const { h, m, hj, mj } = room;
       await using third = await TestClient.connect(server.wsUrl);
       const tj = await third.join("remove-room", { name: "Third" });
       await h.next("peer-joined");
@@ -298,10 +324,8 @@ for (const backend of BACKENDS) {
     async fn(t) {
       await t.step("MAX_KNOCKS=2: two wait, the third is refused", async () => {
         await using server = await start({ MAX_KNOCKS: "2" });
-        const { h, m, hj } = await hostedRoom(server, "max-knocks");
-        await using _h = h;
-        await using _m = m;
-        await lock(h, [m], hj.peerId);
+        await using room = await lockedRoom(server, "max-knocks");
+        const { h } = room;
         const knockers: TestClient[] = [];
         try {
           for (let i = 0; i < 3; i++) {
@@ -331,19 +355,10 @@ for (const backend of BACKENDS) {
         "ROOM_KNOCK_RATE=3: three knocks a minute, the fourth is refused",
         async () => {
           await using server = await start({ ROOM_KNOCK_RATE: "3" });
-          const { h, m, hj } = await hostedRoom(server, "room-rate");
-          await using _h = h;
-          await using _m = m;
-          await lock(h, [m], hj.peerId);
+          await using room = await lockedRoom(server, "room-rate");
+          const { h } = room;
           await using k = await TestClient.connect(server.wsUrl);
-          for (let i = 0; i < 3; i++) {
-            k.send({ type: "join", room: "room-rate" });
-            const { knockId } = await k.next("knocking");
-            await h.next("knock");
-            h.send({ type: "deny", knockId });
-            await k.nextError("knock-denied");
-            await h.next("knock-ended");
-          }
+          for (let i = 0; i < 3; i++) await knockDenied(k, h, "room-rate");
           k.send({ type: "join", room: "room-rate" });
           const refused = await k.nextError("rate-limited");
           assert.match(refused.message, /too many knocks/);
@@ -356,19 +371,10 @@ for (const backend of BACKENDS) {
         async () => {
           // Loopback is exempt from per-address limits in the other tests.
           await using server = await start({ KNOCK_RATE: "2", EXEMPT_IPS: "" });
-          const { h, m, hj } = await hostedRoom(server, "address-rate");
-          await using _h = h;
-          await using _m = m;
-          await lock(h, [m], hj.peerId);
+          await using room = await lockedRoom(server, "address-rate");
+          const { h } = room;
           await using k = await TestClient.connect(server.wsUrl);
-          for (let i = 0; i < 2; i++) {
-            k.send({ type: "join", room: "address-rate" });
-            const { knockId } = await k.next("knocking");
-            await h.next("knock");
-            h.send({ type: "deny", knockId });
-            await k.nextError("knock-denied");
-            await h.next("knock-ended");
-          }
+          for (let i = 0; i < 2; i++) await knockDenied(k, h, "address-rate");
           k.send({ type: "join", room: "address-rate" });
           const refused = await k.nextError("rate-limited");
           assert.match(refused.message, /your address/);
@@ -386,9 +392,8 @@ for (const backend of BACKENDS) {
       await using lone = await TestClient.connect(server.wsUrl);
       lone.send({ type: "lock", locked: true });
       await lone.nextError("not-joined");
-      const { h, m, hj } = await hostedRoom(server, "bad-controls");
-      await using _h = h;
-      await using _m = m;
+      await using room = await hostedRoom(server, "bad-controls");
+      const { h, m, hj } = room;
       for (
         const bad of [
           { type: "lock" },

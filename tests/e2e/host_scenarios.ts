@@ -59,6 +59,11 @@ function lockPressed(page: TestPage): Promise<string> {
 async function knock(person: Person, origin: string, room: string) {
   await person.page.goto(`${origin}/r/${room}`);
   await person.page.fill("Your name (optional)", person.name);
+  await waitsForHost(person);
+}
+
+/** Clicks Join and waits for the page to say it waits for the host. */
+async function waitsForHost(person: Person): Promise<void> {
   await person.page.click("button", "Join");
   await eventually(
     async () =>
@@ -175,14 +180,7 @@ function hostScenario(
         "Ada removes Grace: Grace's page says so and returns to the start; Ada's and Lin's pages drop her, and Ada and Lin still hear each other",
       );
 
-      await grace.page.click("button", "Join");
-      await eventually(
-        async () =>
-          (await grace.page.texts("status")).some((t) =>
-            t.includes("Waiting for the host")
-          ) || undefined,
-        "Grace's page to wait for the host",
-      );
+      await waitsForHost(grace);
       await waitFor(ada.page, "button", "Deny Grace");
       await ada.page.click("button", "Deny Grace");
       await waitAlert(grace.page, "The host did not let you in.");
